@@ -1,0 +1,5 @@
+"""``python -m bluezoned`` runs the command-line interface."""
+
+from bluezoned.cli import main
+
+main()

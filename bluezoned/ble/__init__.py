@@ -1,0 +1,1 @@
+"""The radio edge: payload codec (pure), and later the bleak scanner and BlueZ advertiser."""

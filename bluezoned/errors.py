@@ -1,0 +1,58 @@
+"""The bluezoned exception tree: one root, subclasses that carry data for callers to branch on."""
+
+from __future__ import annotations
+
+import enum
+
+
+class BluezonedError(Exception):
+    """Root of every error bluezoned raises on purpose."""
+
+
+class InvalidInput(BluezonedError, ValueError):
+    """A value given by a caller (argument, hex string, metadata byte) is out of its domain."""
+
+
+class KeyFileRejectReason(enum.Enum):
+    """Why a diagnosis-key export file was refused; each has its own message."""
+
+    NOT_A_ZIP = "not a zip archive (truncated or corrupt)"
+    CORRUPT_ZIP = "corrupt zip member (CRC or compression error)"
+    MISSING_MEMBER = "missing zip member"
+    EXTRA_MEMBER = "unexpected zip member"
+    TOO_LARGE = "member larger than the allowed bound"
+    BAD_HEADER = "export.bin does not start with the 'EK Export v1' header"
+    MALFORMED_PROTOBUF = "malformed protobuf"
+    UNSIGNED = "the file carries no signature"
+    SIGNATURE_MISMATCH = "export.sig and export.bin disagree on the signatures"
+    UNKNOWN_ALGORITHM = "unknown signature algorithm"
+    NO_KEY = "no configured public key for the signer"
+    BAD_SIGNATURE = "signature does not verify"
+    BAD_KEY_LENGTH = "a key is not 16 bytes"
+    BAD_ROLLING_PERIOD = "a key's rolling_period is outside 1..144"
+    BAD_ROLLING_START = "a key's rolling_start_interval_number is negative"
+    BAD_BATCH = "batch_num/batch_size are inconsistent"
+
+
+class KeyFileRejected(BluezonedError):
+    """A key file was refused; ``reason`` says why and ``detail`` where."""
+
+    def __init__(self, reason: KeyFileRejectReason, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        message = reason.value if not detail else f"{reason.value}: {detail}"
+        super().__init__(message)
+
+
+class StoreError(BluezonedError):
+    """The local SQLite store cannot be opened, migrated or written."""
+
+
+class BadRecords(BluezonedError):
+    """An input file holds malformed records; ``problems`` lists ``(line number, message)``."""
+
+    def __init__(self, source: str, problems: list[tuple[int, str]], total_bad: int) -> None:
+        self.source = source
+        self.problems = problems
+        self.total_bad = total_bad
+        super().__init__(f"{source}: {total_bad} bad row(s)")
