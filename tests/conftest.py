@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures_bluez"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("BLUEZONED_SHARED", REPO_ROOT.parent / "shared"))
 """The project's shared reference folder, read in place and never copied into the repo."""
