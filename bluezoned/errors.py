@@ -51,8 +51,52 @@ class StoreError(BluezonedError):
 class BadRecords(BluezonedError):
     """An input file holds malformed records; ``problems`` lists ``(line number, message)``."""
 
-    def __init__(self, source: str, problems: list[tuple[int, str]], total_bad: int) -> None:
+    def __init__(
+        self,
+        source: str,
+        problems: list[tuple[int, str]],
+        total_bad: int,
+        consequence: str = "nothing was imported",
+    ) -> None:
         self.source = source
         self.problems = problems
         self.total_bad = total_bad
+        self.consequence = consequence
         super().__init__(f"{source}: {total_bad} bad row(s)")
+
+
+# --- Radio (ble/) -------------------------------------------------------------------------
+
+
+class BluetoothUnavailableReason(enum.Enum):
+    """Why the radio layer could not scan or advertise."""
+
+    NO_BLUEZ = "bluetoothd (org.bluez) is not on the system bus"
+    NO_ADAPTER = "the configured Bluetooth adapter is not present"
+    NOT_POWERED = "the Bluetooth adapter is powered off"
+    NO_BUS = "the D-Bus system bus cannot be reached"
+    ACCESS_DENIED = "the D-Bus policy denies access to org.bluez"
+    TIMEOUT = "BlueZ did not answer in time"
+    BLUEZ_ERROR = "BlueZ refused the request"
+
+
+class BluetoothUnavailable(BluezonedError):
+    """Scanning or advertising could not start; ``reason`` says why, ``detail`` adds BlueZ's words."""
+
+    def __init__(self, reason: BluetoothUnavailableReason, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(reason.value if not detail else f"{reason.value}: {detail}")
+
+
+class AdvertisementRejected(BluezonedError):
+    """BlueZ refused RegisterAdvertisement; ``error_name`` is the D-Bus error (e.g. NotPermitted)."""
+
+    def __init__(self, error_name: str, detail: str = "") -> None:
+        self.error_name = error_name
+        self.detail = detail
+        super().__init__(f"advertisement rejected: {error_name} {detail}".rstrip())
+
+
+class SimulatorError(BluezonedError):
+    """The simulated radio (private bus, simulated BlueZ, world) cannot start or was misused."""

@@ -8,6 +8,7 @@ import click
 
 from bluezoned import __version__
 from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, default_state_dir, parse_now
+from bluezoned.cli.authority import authority
 from bluezoned.cli.demo import demo
 from bluezoned.cli.keyfile import keyfile
 from bluezoned.cli.keys import keys
@@ -38,6 +39,7 @@ def cli(ctx: click.Context, state_dir: Path | None, now_text: str | None) -> Non
     ctx.obj = CliState(state_dir=state_dir or default_state_dir(), now=now)
 
 
+cli.add_command(authority)
 cli.add_command(demo)
 cli.add_command(keys)
 cli.add_command(keyfile)

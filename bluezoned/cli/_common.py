@@ -25,7 +25,7 @@ EXIT_USAGE: Final = 2
 """click's own code for bad arguments."""
 EXIT_KEYFILE_REFUSED: Final = 3
 EXIT_BAD_INPUT: Final = 4
-"""An input file held malformed records; nothing was imported."""
+"""An input file held malformed records; nothing was done with it."""
 EXIT_STORE: Final = 5
 """The state store could not be opened or written."""
 
@@ -95,7 +95,7 @@ def translate_errors() -> Iterator[None]:
     except KeyFileRejected as exc:
         fail(f"refused: {exc}", EXIT_KEYFILE_REFUSED)
     except BadRecords as exc:
-        click.echo(f"bluezoned: {exc}; nothing was imported", err=True)
+        click.echo(f"bluezoned: {exc}; {exc.consequence}", err=True)
         for line, message in exc.problems[:MAX_LISTED_PROBLEMS]:
             click.echo(f"  {exc.source}:{line}: {message}", err=True)
         if exc.total_bad > MAX_LISTED_PROBLEMS:

@@ -46,6 +46,7 @@ __all__ = [
     "SignerInfo",
     "TrustedKey",
     "VerifiedExport",
+    "load_signer",
     "load_trusted_key",
     "parse_export_bin",
     "read_export_archive",
@@ -199,6 +200,17 @@ def load_trusted_key(
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise InvalidInput("the public key is not an ECDSA P-256 key")
     return TrustedKey(key_id=key_id, key_version=key_version, public_key=key)
+
+
+def load_signer(pem_bytes: bytes, key_id: str, key_version: str) -> Signer:
+    """Parse an unencrypted PEM (PKCS#8 or SEC1) P-256 private key into a Signer, or raise InvalidInput."""
+    try:
+        key = serialization.load_pem_private_key(pem_bytes, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise InvalidInput(f"not an unencrypted PEM private key: {exc}") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise InvalidInput("the signing key is not an ECDSA P-256 key")
+    return Signer(private_key=key, key_id=key_id, key_version=key_version)
 
 
 def read_export_archive(

@@ -1,0 +1,1 @@
+"""The health authority's side: upload checks, signed key exports, index and retention."""

@@ -1,0 +1,122 @@
+"""``bluezoned authority``: the health authority's tools."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import stat
+from pathlib import Path
+
+import click
+
+from bluezoned.authority.keys_json import MAX_KEYS_JSON_BYTES, parse_keys_json
+from bluezoned.authority.offline import publish_window
+from bluezoned.authority.output import DirectoryOutput
+from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, pass_state, translate_errors
+from bluezoned.errors import InvalidInput
+from bluezoned.exposure import keyfile
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_NAME = r"[A-Za-z0-9_]+"
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+def authority() -> None:
+    """Health-authority side: publish signed key exports."""
+
+
+@authority.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--keys", "keys_path", type=_FILE, required=True, help="Keys as publish-API JSON.")
+@click.option(
+    "--signing-key", type=_FILE, required=True, help="P-256 private key, PEM (mode 0600)."
+)
+@click.option(
+    "--key-id", required=True, help="verification_key_id, e.g. the MCC (452 for Vietnam)."
+)
+@click.option("--key-version", required=True, help="verification_key_version, e.g. v1.")
+@click.option("--region", required=True, help="Region written into the exports, e.g. VN.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output directory.",
+)
+@click.option(
+    "--root", default=None, help="Filename root under --out [default: exposureKeyExport-REGION]."
+)
+@click.option(
+    "--period-hours",
+    type=click.Choice(["1", "2", "3", "4", "6", "8", "12", "24"]),
+    default="24",
+    show_default=True,
+    help="Length of the export window ending at the last full hour.",
+)
+@pass_state
+def publish(
+    state: CliState,
+    keys_path: Path,
+    signing_key: Path,
+    key_id: str,
+    key_version: str,
+    region: str,
+    out_dir: Path,
+    root: str | None,
+    period_hours: str,
+) -> None:
+    """Sign one window of keys into export files and rewrite index.txt (for air-gapped authorities)."""
+    with translate_errors():
+        signer = _load_signer(signing_key, key_id, key_version)
+        if keys_path.stat().st_size > MAX_KEYS_JSON_BYTES:
+            raise InvalidInput(f"{keys_path}: larger than {MAX_KEYS_JSON_BYTES} bytes")
+        keys = parse_keys_json(keys_path.read_bytes(), str(keys_path))
+        root_name = root or f"exposureKeyExport-{region}"
+        report = publish_window(
+            keys,
+            DirectoryOutput(out_dir / root_name),
+            root=root_name,
+            region=region,
+            signers=[signer],
+            now=state.current_time(),
+            period_seconds=int(period_hours) * 3600,
+            rng=random.SystemRandom(),
+        )
+    for export in report.files:
+        click.echo(
+            f"wrote {out_dir / root_name / export.name}: {export.real_keys} keys + {export.padding_keys} padding, "
+            f"window {_iso(export.start_timestamp)} .. {_iso(export.end_timestamp)}"
+        )
+    if not report.files:
+        click.echo("no publishable keys in this window: no export written")
+    click.echo(f"index {out_dir / root_name / 'index.txt'}: {report.index_lines} file(s) listed")
+    if report.embargoed:
+        click.echo(
+            f"held back {len(report.embargoed)} key(s) still valid or within 2 h of expiry: publish them later",
+            err=True,
+        )
+    for index, reason in report.refused:
+        click.echo(f"refused key number {index + 1}: {reason}", err=True)
+    for name in report.unlisted:
+        click.echo(f"expired, left the index: {name}")
+    for name in report.deleted:
+        click.echo(f"deleted expired export: {name}")
+
+
+def _load_signer(path: Path, key_id: str, key_version: str) -> keyfile.Signer:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        click.echo(
+            f"warning: {path} is readable by others (mode {stat.S_IMODE(mode):04o}); chmod 600 it",
+            err=True,
+        )
+    if not os.access(path, os.R_OK):
+        raise InvalidInput(f"{path}: not readable")
+    try:
+        return keyfile.load_signer(path.read_bytes(), key_id, key_version)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{path}: {exc}") from exc
+
+
+def _iso(timestamp: int) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
