@@ -41,7 +41,7 @@ def parse_keys_json(data: bytes, source: str = "<keys>") -> list[DiagnosisKey]:
     problems: list[tuple[int, str]] = []
     for position, item in enumerate(items, start=1):
         try:
-            keys.append(_key(item))
+            keys.append(parse_key_object(item))
         except ValueError as exc:
             problems.append((position, str(exc)))
     if problems:
@@ -49,7 +49,8 @@ def parse_keys_json(data: bytes, source: str = "<keys>") -> list[DiagnosisKey]:
     return keys
 
 
-def _key(item: Any) -> DiagnosisKey:
+def parse_key_object(item: Any) -> DiagnosisKey:
+    """One key object of the publish-API form; ValueError naming the bad field."""
     if not isinstance(item, dict):
         raise ValueError("not a JSON object")
     unknown = set(item) - {

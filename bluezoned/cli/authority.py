@@ -6,13 +6,25 @@ import datetime as dt
 import os
 import random
 import stat
+import time
 from pathlib import Path
 
 import click
 
+from bluezoned.authority.db import DB_FILENAME as AUTHORITY_DB
+from bluezoned.authority.db import SqliteAuthorityStore
 from bluezoned.authority.keys_json import MAX_KEYS_JSON_BYTES, parse_keys_json
 from bluezoned.authority.offline import publish_window
 from bluezoned.authority.output import DirectoryOutput
+from bluezoned.authority.server import (
+    CERTIFICATE_KEY_FILE,
+    TEST_TYPES,
+    AuthorityConfig,
+    AuthorityServer,
+    certificate_kid,
+    issue_code,
+    load_or_create_certificate_key,
+)
 from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, pass_state, translate_errors
 from bluezoned.errors import InvalidInput
 from bluezoned.exposure import keyfile
@@ -120,3 +132,104 @@ def _load_signer(path: Path, key_id: str, key_version: str) -> keyfile.Signer:
 
 def _iso(timestamp: int) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@authority.command("issue-code", context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The server's data directory.",
+)
+@click.option("--test-type", type=click.Choice(TEST_TYPES), default="confirmed", show_default=True)
+@click.option(
+    "--symptom-date", metavar="YYYY-MM-DD", default=None, help="Day symptoms started, if known."
+)
+@pass_state
+def issue_code_command(
+    state: CliState, data_dir: Path, test_type: str, symptom_date: str | None
+) -> None:
+    """Print a fresh 8-digit verification code for a diagnosed person (valid 15 minutes)."""
+    with translate_errors():
+        store = SqliteAuthorityStore(data_dir / AUTHORITY_DB)
+        try:
+            code = issue_code(
+                store,
+                test_type=test_type,
+                symptom_date=symptom_date,
+                now=state.current_time(),
+                rng=random.SystemRandom(),
+            )
+        finally:
+            store.close()
+    click.echo(code)
+
+
+@authority.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Database, certificate key and exports.",
+)
+@click.option(
+    "--signing-key",
+    type=_FILE,
+    required=True,
+    help="P-256 private key that signs exports, PEM (mode 0600).",
+)
+@click.option("--key-id", required=True, help="verification_key_id of the export signatures.")
+@click.option(
+    "--key-version", required=True, help="verification_key_version of the export signatures."
+)
+@click.option("--region", required=True, help="Region written into the exports.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--issuer",
+    default=None,
+    help="Certificate issuer and healthAuthorityID [default: bluezoned-REGION].",
+)
+@click.option(
+    "--period-hours",
+    type=click.Choice(["1", "2", "4", "6", "12", "24"]),
+    default="1",
+    show_default=True,
+    help="Export window length.",
+)
+def serve(
+    data_dir: Path,
+    signing_key: Path,
+    key_id: str,
+    key_version: str,
+    region: str,
+    host: str,
+    port: int,
+    issuer: str | None,
+    period_hours: str,
+) -> None:
+    """Run the authority server: verification, publish, export worker and static exports."""
+    from aiohttp import web  # only this command needs the web stack
+
+    with translate_errors():
+        signer = _load_signer(signing_key, key_id, key_version)
+        certificate_key = load_or_create_certificate_key(data_dir / CERTIFICATE_KEY_FILE)
+        store = SqliteAuthorityStore(data_dir / AUTHORITY_DB)
+        config = AuthorityConfig(
+            region=region,
+            issuer=issuer or f"bluezoned-{region}",
+            signers=(signer,),
+            certificate_key=certificate_key,
+            certificate_kid=certificate_kid(certificate_key),
+            export_dir=data_dir / "exports",
+            root=f"exposureKeyExport-{region}",
+            period_seconds=int(period_hours) * 3600,
+        )
+        server = AuthorityServer(
+            config=config, store=store, clock=time.time, rng=random.SystemRandom()
+        )
+        click.echo(
+            f"serving on http://{host}:{port}/ (exports under /exports/{config.root}/index.txt)"
+        )
+        web.run_app(server.app(), host=host, port=port, print=None)
+        store.close()

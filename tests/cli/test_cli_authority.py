@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,67 @@ def test_republishing_a_window_is_refused(tmp_path: Path, signing_files: tuple[P
     code, _, err = publish(tmp_path, keys, signing_files[0])
     assert code == 1
     assert "already published" in err
+
+
+def test_issue_code_then_serve_accepts_it(tmp_path: Path, signing_files: tuple[Path, Path]) -> None:
+    data_dir = tmp_path / "data"
+    result = CliRunner().invoke(
+        cli, ["authority", "issue-code", "--data-dir", str(data_dir), "--test-type", "likely"]
+    )
+    assert result.exit_code == 0, result.stderr
+    code = result.stdout.strip()
+    assert len(code) == 8
+    assert code.isdigit()
+    assert oct((data_dir / "authority.db").stat().st_mode & 0o777) == "0o600"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = [sys.executable, "-m", "bluezoned", "authority", "serve", "--data-dir", str(data_dir)]
+    args += [
+        "--signing-key",
+        str(signing_files[0]),
+        "--key-id",
+        "452",
+        "--key-version",
+        "v1",
+        "--region",
+        "VN",
+        "--port",
+        str(port),
+    ]
+    with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as server:
+        _check_server(server, port, code, data_dir)
+
+
+def _check_server(server: subprocess.Popen[bytes], port: int, code: str, data_dir: Path) -> None:
+    import time
+    import urllib.error
+    import urllib.request
+
+    try:
+        body = json.dumps({"code": code}).encode()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/verify",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    reply = json.loads(response.read())
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert reply["testtype"] == "likely"
+        assert oct((data_dir / "certificate-key.pem").stat().st_mode & 0o777) == "0o600"
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/exports/exposureKeyExport-VN/index.txt", timeout=5
+        ) as response:
+            assert response.read() == b""
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)

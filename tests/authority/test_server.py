@@ -1,0 +1,285 @@
+"""The authority server over real HTTP on loopback: code -> token -> certificate -> publish -> export."""
+
+from __future__ import annotations
+
+import base64
+import random
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from bluezoned.authority.db import SqliteAuthorityStore
+from bluezoned.authority.server import AuthorityConfig, AuthorityServer, issue_code
+from bluezoned.exposure import keyfile
+from bluezoned.exposure.tekmac import tek_hmac
+from bluezoned.models import DiagnosisKey, ReportType
+
+NOW = 1_795_996_800.0 + 6 * 3600  # 2026-11-30T06:00:00Z
+TODAY = int((NOW - 6 * 3600) // 600)
+SIGNER = keyfile.Signer(ec.derive_private_key(4242, ec.SECP256R1()), "452", "v1")
+TRUSTED = [keyfile.TrustedKey("452", "v1", SIGNER.private_key.public_key())]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Running:
+    server: AuthorityServer
+    store: SqliteAuthorityStore
+    clock: Clock
+    url: str
+    http: aiohttp.ClientSession
+    export_dir: Path
+
+    async def post(self, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        async with self.http.post(self.url + path, json=body) as response:
+            return response.status, await response.json()
+
+    def code(self, test_type: str = "confirmed", symptom_date: str | None = None) -> str:
+        # Health staff use their own connection (the CLI's), never the server's.
+        staff = SqliteAuthorityStore(self.store.path)
+        try:
+            return issue_code(
+                staff,
+                test_type=test_type,
+                symptom_date=symptom_date,
+                now=self.clock.now,
+                rng=random.SystemRandom(),
+            )
+        finally:
+            staff.close()
+
+    async def certificate(
+        self,
+        keys: list[DiagnosisKey],
+        test_type: str = "confirmed",
+        symptom_date: str | None = None,
+    ) -> tuple[str, bytes]:
+        status, verified = await self.post(
+            "/api/verify", {"code": self.code(test_type, symptom_date)}
+        )
+        assert status == 200, verified
+        secret = secrets.token_bytes(32)
+        mac = base64.b64encode(tek_hmac(secret, keys)).decode()
+        status, cert = await self.post(
+            "/api/certificate", {"token": verified["token"], "ekeyhmac": mac}
+        )
+        assert status == 200, cert
+        return cert["certificate"], secret
+
+    async def publish(
+        self, keys: list[DiagnosisKey], certificate: str, secret: bytes, **extra: Any
+    ) -> tuple[int, dict[str, Any]]:
+        body = {
+            "temporaryExposureKeys": [key_json(k) for k in keys],
+            "healthAuthorityID": "bluezoned-VN",
+            "verificationPayload": certificate,
+            "hmacKey": base64.b64encode(secret).decode(),
+            **extra,
+        }
+        return await self.post("/v1/publish", body)
+
+
+def key_json(key: DiagnosisKey) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "key": base64.b64encode(key.key_data).decode(),
+        "rollingStartNumber": key.rolling_start,
+        "rollingPeriod": key.rolling_period,
+    }
+    if key.transmission_risk_level is not None:
+        item["transmissionRisk"] = key.transmission_risk_level
+    return item
+
+
+def key(byte: int, days_ago: int, period: int = 144) -> DiagnosisKey:
+    return DiagnosisKey(bytes([byte]) * 16, TODAY - 144 * days_ago, period)
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    clock = Clock()
+    store = SqliteAuthorityStore(tmp_path / "authority.db")
+    config = AuthorityConfig(
+        region="VN",
+        issuer="bluezoned-VN",
+        signers=(SIGNER,),
+        certificate_key=ec.derive_private_key(99, ec.SECP256R1()),
+        certificate_kid="test-kid",
+        export_dir=tmp_path / "exports",
+        root="exposureKeyExport-VN",
+        period_seconds=3600,
+        export_every_seconds=3600,
+    )
+    server = AuthorityServer(config=config, store=store, clock=clock, rng=random.Random(5))
+    runner = web.AppRunner(server.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with aiohttp.ClientSession() as http:
+        yield Running(server, store, clock, f"http://127.0.0.1:{port}", http, config.export_dir)
+    await runner.cleanup()
+    store.close()
+
+
+async def test_upload_to_publish_loop(running: Running) -> None:
+    keys = [key(1, 3), key(2, 2), key(3, 1), key(4, 0)]  # the last is today's key: embargoed
+    certificate, secret = await running.certificate(keys, symptom_date="2026-11-27")
+    status, reply = await running.publish(keys, certificate, secret)
+    assert status == 200, reply
+    assert reply["insertedExposures"] == 4
+    assert len(reply["padding"]) >= 1024
+
+    running.clock.now += 3 * 3600  # the upload's hour closed 2 h ago
+    files = await running.server.export_once()
+    assert len(files) == 1
+    async with running.http.get(
+        f"{running.url}/exports/exposureKeyExport-VN/index.txt"
+    ) as response:
+        assert response.status == 200
+        assert response.headers["Cache-Control"] == "no-cache, max-age=0"
+        index = await response.text()
+        etag = response.headers["ETag"]
+    (line,) = index.splitlines()
+    async with running.http.get(f"{running.url}/exports/{line}") as response:
+        assert response.headers["Cache-Control"] == "public, max-age=86400, immutable"
+        archive = await response.read()
+    async with running.http.get(
+        f"{running.url}/exports/exposureKeyExport-VN/index.txt", headers={"If-None-Match": etag}
+    ) as response:
+        assert response.status == 304
+    export = keyfile.read_export_archive(archive, TRUSTED).export
+    published = {k.key_data: k for k in export.keys}
+    assert {k.key_data for k in keys[:3]} <= set(published)
+    assert keys[3].key_data not in published
+    first = published[keys[0].key_data]
+    assert first.report_type is ReportType.CONFIRMED_TEST
+    assert first.transmission_risk_level == 2
+    assert first.days_since_onset == 0  # the key of 11-27, symptoms from 11-27
+    assert published[keys[1].key_data].days_since_onset == 1
+    assert 1000 <= len(export.keys) <= 1100  # padded
+
+    running.clock.now = (
+        TODAY + 144
+    ) * 600 + 5 * 3600  # today's key expired 2 h ago + window closed
+    later = await running.server.export_once()
+    later_keys = {
+        k.key_data for f in later for k in keyfile.read_export_archive(f.data, TRUSTED).export.keys
+    }
+    assert keys[3].key_data in later_keys
+    assert keys[0].key_data not in later_keys
+
+
+async def test_code_is_single_use_and_wrong_codes_are_rate_limited(running: Running) -> None:
+    code = running.code()
+    assert (await running.post("/api/verify", {"code": code}))[0] == 200
+    status, reply = await running.post("/api/verify", {"code": code})
+    assert (status, reply["code"]) == (401, "code_invalid")
+    for _ in range(9):
+        assert (await running.post("/api/verify", {"code": "00000000"}))[0] == 401
+    status, reply = await running.post("/api/verify", {"code": running.code()})
+    assert (status, reply["code"]) == (429, "rate_limited")
+    running.clock.now += 61
+    assert (await running.post("/api/verify", {"code": running.code()}))[0] == 200
+
+
+async def test_expired_code_and_reused_token_are_refused(running: Running) -> None:
+    code = running.code()
+    running.clock.now += 15 * 60
+    assert (await running.post("/api/verify", {"code": code}))[1]["code"] == "code_invalid"
+    status, verified = await running.post("/api/verify", {"code": running.code()})
+    mac = base64.b64encode(bytes(32)).decode()
+    assert (await running.post("/api/certificate", {"token": verified["token"], "ekeyhmac": mac}))[
+        0
+    ] == 200
+    status, reply = await running.post(
+        "/api/certificate", {"token": verified["token"], "ekeyhmac": mac}
+    )
+    assert (status, reply["code"]) == (401, "token_invalid")
+    status, reply = await running.post(
+        "/api/certificate", {"token": "x", "ekeyhmac": base64.b64encode(bytes(31)).decode()}
+    )
+    assert (status, reply["code"]) == (400, "bad_request")
+
+
+async def test_certificate_binds_exactly_these_keys_and_is_single_use(running: Running) -> None:
+    keys = [key(1, 2)]
+    certificate, secret = await running.certificate(keys)
+    status, reply = await running.publish([key(9, 2)], certificate, secret)
+    assert (status, reply["code"]) == (400, "hmac_mismatch")
+    status, reply = await running.publish(keys, certificate, secrets.token_bytes(32))
+    assert (status, reply["code"]) == (400, "hmac_mismatch")
+    assert (await running.publish(keys, certificate, secret))[0] == 200
+    status, reply = await running.publish(keys, certificate, secret)
+    assert (status, reply["code"]) == (401, "certificate_used")
+
+
+async def test_forged_expired_and_foreign_certificates_are_refused(running: Running) -> None:
+    keys = [key(1, 2)]
+    certificate, secret = await running.certificate(keys)
+    head, payload, signature = certificate.split(".")
+    forged = f"{head}.{payload}.{signature[:-4]}AAAA"
+    assert (await running.publish(keys, forged, secret))[1]["code"] == "certificate_invalid"
+    status, reply = await running.publish(
+        keys, certificate, secret, healthAuthorityID="someone-else"
+    )
+    assert (status, reply["code"]) == (401, "certificate_invalid")
+    running.clock.now += 15 * 60
+    status, reply = await running.publish(keys, certificate, secret)
+    assert (status, reply["code"]) == (401, "certificate_invalid")
+    assert "expired" in reply["error"]
+
+
+async def test_negative_test_cannot_publish(running: Running) -> None:
+    keys = [key(1, 2)]
+    certificate, secret = await running.certificate(keys, test_type="negative")
+    assert (await running.publish(keys, certificate, secret))[1]["code"] == "negative_test"
+
+
+@pytest.mark.parametrize(
+    ("keys", "code"),
+    [
+        ([key(i, 2) for i in range(31)], "bad_key_count"),
+        ([key(1, 16)], "key_too_old"),
+        ([key(1, -1)], "key_in_future"),
+        ([key(i, 2) for i in range(4)], "bad_key"),
+        ([DiagnosisKey(bytes(16), TODAY - 288, 145)], "bad_key"),
+    ],
+)
+async def test_publish_limits(running: Running, keys: list[DiagnosisKey], code: str) -> None:
+    certificate, secret = await running.certificate(keys)
+    status, reply = await running.publish(keys, certificate, secret)
+    assert (status, reply["code"]) == (400, code)
+
+
+async def test_empty_key_list_and_bad_bodies(running: Running) -> None:
+    certificate, secret = await running.certificate([])
+    assert (await running.publish([], certificate, secret))[1]["code"] == "bad_key_count"
+    async with running.http.post(running.url + "/v1/publish", data=b"{not json") as response:
+        assert response.status == 400
+    async with running.http.post(running.url + "/v1/publish", data=b"x" * (65 * 1024)) as response:
+        assert response.status == 413
+
+
+async def test_static_serving_refuses_other_paths(running: Running) -> None:
+    await running.server.export_once()
+    for path in (
+        "/exports/other/index.txt",
+        "/exports/exposureKeyExport-VN/secret.pem",
+        "/exports/exposureKeyExport-VN/..%2Fauthority.db",
+    ):
+        async with running.http.get(running.url + path) as response:
+            assert response.status == 404, path
