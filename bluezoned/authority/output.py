@@ -23,6 +23,9 @@ class ExportOutput(Protocol):
     def names(self) -> list[str]:
         """Every object name currently stored."""
 
+    def read(self, name: str) -> bytes | None:
+        """An object's bytes, or None when it does not exist."""
+
     def delete(self, name: str) -> None:
         """Remove an object; a missing one is not an error."""
 
@@ -70,6 +73,15 @@ class DirectoryOutput:
             for entry in self.directory.iterdir()
             if entry.is_file() and not entry.name.startswith(".")
         )
+
+    def read(self, name: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist."""
+        try:
+            return self._path(name).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise BluezonedError(f"{self.directory / name}: cannot read: {exc.strerror}") from exc
 
     def delete(self, name: str) -> None:
         """Remove ``name`` if present."""

@@ -32,7 +32,7 @@ from bluezoned.authority import publisher
 from bluezoned.authority.db import AuthorityStore, Grant, UploadedKey
 from bluezoned.authority.keys_json import parse_key_object
 from bluezoned.authority.offline import INDEX_NAME
-from bluezoned.authority.output import DirectoryOutput
+from bluezoned.authority.output import ExportOutput
 from bluezoned.const import SECONDS_PER_INTERVAL, TEK_ROLLING_PERIOD
 from bluezoned.errors import InvalidInput
 from bluezoned.exposure import keyfile
@@ -75,7 +75,6 @@ class AuthorityConfig:
     signers: tuple[keyfile.Signer, ...]
     certificate_key: ec.EllipticCurvePrivateKey
     certificate_kid: str
-    export_dir: Path
     root: str
     period_seconds: int = 3600
     export_every_seconds: float = 60.0
@@ -152,6 +151,7 @@ class AuthorityServer:
 
     config: AuthorityConfig
     store: AuthorityStore
+    output: ExportOutput
     clock: Callable[[], float]
     rng: random.Random
     _executor: concurrent.futures.ThreadPoolExecutor = field(
@@ -270,20 +270,24 @@ class AuthorityServer:
             name != INDEX_NAME and publisher.ExportName.parse(name) is None
         ):
             raise web.HTTPNotFound()
-        path = self.config.export_dir / root / name
-        if not path.is_file():
+        data = await self._run(self.output.read, name)
+        if data is None:
             raise web.HTTPNotFound()
+        etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
         if name == INDEX_NAME:
-            headers = {
-                "Cache-Control": "no-cache, max-age=0",
-                "Content-Type": "text/plain; charset=us-ascii",
-            }
+            headers = {"Cache-Control": "no-cache, max-age=0", "ETag": etag}
+            content_type = "text/plain"
         else:
-            headers = {
-                "Cache-Control": "public, max-age=86400, immutable",
-                "Content-Type": "application/zip",
-            }
-        return web.FileResponse(path, headers=headers)
+            headers = {"Cache-Control": "public, max-age=86400, immutable", "ETag": etag}
+            content_type = "application/zip"
+        if etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        return web.Response(
+            body=data,
+            headers=headers,
+            content_type=content_type,
+            charset="us-ascii" if name == INDEX_NAME else None,
+        )
 
     # --- checks ---------------------------------------------------------------------------
 
@@ -391,7 +395,7 @@ class AuthorityServer:
 
     def _export_windows(self, now: float) -> list[publisher.ExportFile]:
         period = self.config.period_seconds
-        output = DirectoryOutput(self.config.export_dir / self.config.root)
+        output = self.output
         done = self.store.exported_windows()
         oldest = self.store.oldest_available()
         written: list[publisher.ExportFile] = []

@@ -221,15 +221,16 @@ def serve(
             signers=(signer,),
             certificate_key=certificate_key,
             certificate_kid=certificate_kid(certificate_key),
-            export_dir=data_dir / "exports",
             root=f"exposureKeyExport-{region}",
             period_seconds=int(period_hours) * 3600,
         )
+        output = DirectoryOutput(data_dir / "exports" / config.root)
         server = AuthorityServer(
-            config=config, store=store, clock=time.time, rng=random.SystemRandom()
+            config=config, store=store, output=output, clock=time.time, rng=random.SystemRandom()
         )
         click.echo(
-            f"serving on http://{host}:{port}/ (exports under /exports/{config.root}/index.txt)"
+            f"serving on http://{host}:{port}/ (index /exports/{config.root}/index.txt,"
+            f" files in {output.directory})"
         )
         web.run_app(server.app(), host=host, port=port, print=None)
         store.close()

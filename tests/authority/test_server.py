@@ -16,6 +16,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bluezoned.authority.db import SqliteAuthorityStore
+from bluezoned.authority.output import DirectoryOutput
 from bluezoned.authority.server import AuthorityConfig, AuthorityServer, issue_code
 from bluezoned.exposure import keyfile
 from bluezoned.exposure.tekmac import tek_hmac
@@ -118,19 +119,21 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         signers=(SIGNER,),
         certificate_key=ec.derive_private_key(99, ec.SECP256R1()),
         certificate_kid="test-kid",
-        export_dir=tmp_path / "exports",
         root="exposureKeyExport-VN",
         period_seconds=3600,
         export_every_seconds=3600,
     )
-    server = AuthorityServer(config=config, store=store, clock=clock, rng=random.Random(5))
+    output = DirectoryOutput(tmp_path / "exports" / config.root)
+    server = AuthorityServer(
+        config=config, store=store, output=output, clock=clock, rng=random.Random(5)
+    )
     runner = web.AppRunner(server.app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
     async with aiohttp.ClientSession() as http:
-        yield Running(server, store, clock, f"http://127.0.0.1:{port}", http, config.export_dir)
+        yield Running(server, store, clock, f"http://127.0.0.1:{port}", http, output.directory)
     await runner.cleanup()
     store.close()
 
