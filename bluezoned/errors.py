@@ -100,3 +100,41 @@ class AdvertisementRejected(BluezonedError):
 
 class SimulatorError(BluezonedError):
     """The simulated radio (private bus, simulated BlueZ, world) cannot start or was misused."""
+
+
+# --- Configuration, key sync and upload (config, sync/) -------------------------------------
+
+
+class ConfigError(InvalidInput):
+    """The configuration file is unusable; ``path`` and ``key`` say where."""
+
+    def __init__(self, path: str, key: str, message: str) -> None:
+        self.path = path
+        self.key = key
+        super().__init__(f"{path}: {key}: {message}" if key else f"{path}: {message}")
+
+
+class FetchError(BluezonedError):
+    """An HTTP download failed (after its retries); ``url`` says which, ``status`` the HTTP code if any."""
+
+    def __init__(self, url: str, detail: str, status: int | None = None) -> None:
+        self.url = url
+        self.detail = detail
+        self.status = status
+        super().__init__(f"{url}: {detail}")
+
+
+class ResponseTooLarge(FetchError):
+    """A response exceeded its byte cap; the download was abandoned before it was read whole."""
+
+
+class UploadRejected(BluezonedError):
+    """The authority refused a step of the key upload; ``step``, ``status`` and ``code`` say which and why."""
+
+    def __init__(self, step: str, status: int | None, code: str, detail: str = "") -> None:
+        self.step = step
+        self.status = status
+        self.code = code
+        self.detail = detail
+        where = f"{step}: HTTP {status}" if status is not None else step
+        super().__init__(f"{where}: {code}" + (f" ({detail})" if detail else ""))

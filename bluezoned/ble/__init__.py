@@ -1,1 +1,1 @@
-"""The radio edge: payload codec (pure), and later the bleak scanner and BlueZ advertiser."""
+"""The radio edge: payload codec (pure), bleak scanner, BlueZ advertiser, sighting aggregator."""
