@@ -14,7 +14,10 @@ B = DiagnosisKey(b"\xff" * 16, 2649866, 114)
 
 def test_canonical_text_sorts_and_omits_absent_risk() -> None:
     assert canonical_key_text([A, B]) == canonical_key_text([B, A])
-    assert canonical_key_text([B, A]) == "/////////////////////w==.2649866.114,AAAAAAAAAAAAAAAAAAAAAA==.2649980.1.8"
+    assert (
+        canonical_key_text([B, A])
+        == "/////////////////////w==.2649866.114,AAAAAAAAAAAAAAAAAAAAAA==.2649980.1.8"
+    )
 
 
 def test_hmac_is_sha256_over_the_canonical_text() -> None:

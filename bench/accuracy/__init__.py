@@ -1,0 +1,1 @@
+"""Accuracy evaluation of the exposure engine on the real datasets of ../shared/data/rssi (exposure.md §7)."""

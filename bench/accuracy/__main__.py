@@ -1,0 +1,144 @@
+"""``python -m bench.accuracy [--json] [--quick]``: the exposure.md §7 evaluation on the real datasets.
+
+Reads ../shared/data/rssi in place (or $BLUEZONED_SHARED/data/rssi); when it is absent the
+evaluation says so and exits 0. Every number is computed in this run: the engine, the naive
+baseline (per-unit median RSSI against a tuned threshold) and the CWA v2 default rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+from bench.accuracy import data
+from bench.accuracy.tracks import DISTANCES, MINUTES, TrackResult, dense_pairs, evaluate, gaen_pairs
+from bench.accuracy.tram import evaluate_tram
+
+TARGETS = {"exp05": 0.45, "exp34": 0.35}
+"""Issue #4 / exposure.md §8: LOSO nDCF at 2 m / 15 min; duration MAE ≤ 5 min."""
+TARGET_MAE = 5.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every track whose data is present; print a table or, with --json, one JSON object."""
+    parser = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument(
+        "--quick", action="store_true", help="only the headline condition 2 m / 15 min"
+    )
+    parser.add_argument(
+        "--no-simulator", action="store_true", help="skip the simulator diagnostics"
+    )
+    args = parser.parse_args(argv)
+    root = data.rssi_dir()
+    if not root.is_dir():
+        print(
+            f"accuracy: shared datasets not found at {root}; set BLUEZONED_SHARED to the folder "
+            "holding data/rssi. Nothing evaluated."
+        )
+        return 0
+    started = time.monotonic()
+    conditions = [(2.0, 15.0)] if args.quick else [(d, m) for d in DISTANCES for m in MINUTES]
+    results: list[TrackResult] = []
+    for track, loader in (("exp05", dense_pairs), ("exp34", gaen_pairs)):
+        try:
+            pairs = loader()
+        except FileNotFoundError as exc:
+            print(f"accuracy: {track} skipped, missing {exc}", file=sys.stderr)
+            continue
+        results.extend(evaluate(track, pairs, d, m) for d, m in conditions)
+    tram_rules, tram_r = evaluate_tram(data.load_tram())
+    from bench.accuracy.static import evaluate_static, load_herald_windows
+
+    static = evaluate_static(load_herald_windows())
+    sim: dict[str, Any] | None = None
+    if not args.no_simulator:
+        from bench.accuracy.simulator import run_diagnostics
+
+        sim = run_diagnostics()
+    elapsed = time.monotonic() - started
+    if args.json:
+        out = {
+            "tracks": [asdict(r) for r in results],
+            "tram": {"r_mean_att_distance": tram_r, "rules": [asdict(r) for r in tram_rules]},
+            "static_herald": static,
+            "simulator": sim,
+            "targets": {"ndcf_2m_15min": TARGETS, "duration_mae_min": TARGET_MAE},
+            "seconds": elapsed,
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    _print_tracks(results)
+    print()
+    _print_symmetric(results)
+    print()
+    print(f"Leith tram (72 rows, TPR/FPR at <= 2 m; r(mean attenuation, distance) = {tram_r:.2f})")
+    for rule in tram_rules:
+        print(f"  {rule.name:<64} TPR {rule.tpr:.2f}  FPR {rule.fpr:.2f}")
+    print()
+    print(
+        f"Herald static distances, 60-s windows ({static['windows']['n']:.0f}), "
+        f"leave-one-receiver-model-out ({static['windows']['models']:.0f} models); nDCF"
+    )
+    for name in ("engine", "naive"):
+        row = static[name]
+        print(f"  {name:<7} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    if sim is not None:
+        print()
+        _print_sim(sim)
+    print(f"\n({elapsed:.0f} s)")
+    return 0
+
+
+def _print_tracks(results: list[TrackResult]) -> None:
+    print(
+        "DP-3T, leave-one-scenario-out; nDCF = P_miss + P_fa [bootstrap 95% CI over pairs]; "
+        "MAE/bias in minutes"
+    )
+    head = f"{'track':<6} {'d':>4} {'T':>3} {'prev':>5}  {'method':<7} {'nDCF':>6} {'95% CI':>13} {'P_miss':>6} {'P_fa':>5} {'prec':>5} {'rec':>5} {'MAE':>5} {'bias':>5}"
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        for name, m in (("engine", r.engine), ("naive", r.naive), ("CWA v2", r.cwa)):
+            dd = m.decision
+            flag = ""
+            if name == "engine" and (r.distance, r.minutes) == (2.0, 15.0):
+                target = TARGETS[r.track]
+                ok = dd.ndcf <= target and m.duration_mae <= TARGET_MAE
+                flag = f"  target nDCF<={target} MAE<={TARGET_MAE:g}: {'met' if ok else 'NOT met'}"
+            if name == "naive":
+                flag = f"  (oracle {r.naive_oracle_ndcf:.3f})"
+            if name == "CWA v2":
+                flag = "  (MAE of weighted minutes)"
+            print(
+                f"{r.track:<6} {r.distance:>4g} {r.minutes:>3g} {dd.prevalence:>5.2f}  {name:<7} "
+                f"{dd.ndcf:>6.3f} [{dd.ndcf_ci[0]:.2f}, {dd.ndcf_ci[1]:.2f}] {dd.p_miss:>6.2f} "
+                f"{dd.p_fa:>5.2f} {dd.precision:>5.2f} {dd.recall:>5.2f} {m.duration_mae:>5.1f} "
+                f"{m.duration_bias:>+5.1f}{flag}"
+            )
+
+
+def _print_symmetric(results: list[TrackResult]) -> None:
+    print("Symmetric (unordered pairs; close if either direction decides so; truth = max): nDCF")
+    for r in results:
+        sym = r.symmetric_ndcf
+        print(
+            f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  engine {sym['engine']:.3f}  "
+            f"naive {sym['naive']:.3f}  CWA v2 {sym['cwa']:.3f}"
+        )
+
+
+def _print_sim(sim: dict[str, Any]) -> None:
+    print("Simulator (seeded; diagnostics only, exposure.md §10)")
+    for key, (value, ok) in sim["validation"].items():
+        print(f"  {key:<52} {value!s:>6}  {'ok' if ok else 'OFF'}")
+    for row in sim["results"]:
+        print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

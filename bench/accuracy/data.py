@@ -1,0 +1,122 @@
+"""Dataset loaders reading ../shared/data/rssi in place (never copied: exposure.md §6 licence rule)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+DP3T_SCENARIOS: Final = ("lunch", "train", "office", "queue", "party")
+EXP34_SCENARIOS: Final = ("lunch", "train", "office", "queue", "party", "movement")
+
+
+def shared_dir() -> Path:
+    """The shared reference folder: $BLUEZONED_SHARED, else ../shared beside the repository."""
+    return Path(os.environ.get("BLUEZONED_SHARED", REPO_ROOT.parent / "shared"))
+
+
+def rssi_dir() -> Path:
+    """Where the RSSI datasets live (may not exist)."""
+    return shared_dir() / "data" / "rssi"
+
+
+@dataclass(frozen=True, slots=True)
+class Dp3tScenario:
+    """One DP-3T scenario as columns; times in seconds, distance NaN when untracked."""
+
+    name: str
+    receiver: IntArray
+    transmitter: IntArray
+    t: FloatArray
+    rssi: FloatArray
+    tx_power: FloatArray
+    distance: FloatArray
+
+
+def load_dp3t(experiment: str, scenario: str) -> Dp3tScenario:
+    """Read ``bt-measurements/<experiment>/scenarioNN-<scenario>.csv.gz`` (exp05 times are ms)."""
+    folder = rssi_dir() / "bt-measurements" / experiment
+    matches = sorted(folder.glob(f"scenario*-{scenario}.csv.gz"))
+    if not matches:
+        raise FileNotFoundError(f"{folder}/scenario*-{scenario}.csv.gz")
+    rx: list[int] = []
+    tx: list[int] = []
+    ts: list[float] = []
+    rs: list[float] = []
+    pw: list[float] = []
+    gd: list[float] = []
+    with gzip.open(matches[0], "rt", newline="") as fh:
+        for row in csv.DictReader(fh):
+            rssi = float(row["rssi"])
+            if rssi >= 0:
+                continue  # impossible values (bt-measurements README)
+            rx.append(int(row["receiver_id"]))
+            tx.append(int(row["transmitter_id"]))
+            ts.append(float(row["timestamp"]))
+            rs.append(rssi)
+            pw.append(float(row["tx_power"]))
+            d = row["ground_truth_distance"]
+            gd.append(float(d) if d else np.nan)
+    t = np.asarray(ts)
+    if experiment.startswith("exp05"):
+        t = t / 1000.0
+    return Dp3tScenario(
+        scenario,
+        np.asarray(rx, dtype=np.int64),
+        np.asarray(tx, dtype=np.int64),
+        t,
+        np.asarray(rs),
+        np.asarray(pw),
+        np.asarray(gd),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Tram:
+    """Leith & Farrell tram rows: minutes per attenuation bin, bin edges (dB), distance (m)."""
+
+    minutes: FloatArray
+    edges: FloatArray
+    distance: FloatArray
+
+
+TRAM_EDGES: Final = (
+    48,
+    50,
+    52,
+    54,
+    56,
+    58,
+    60,
+    62,
+    64,
+    66,
+    68,
+    70,
+    72,
+    74,
+    76,
+    78,
+    80,
+    85,
+    90,
+    100,
+)
+
+
+def load_tram() -> Tram:
+    """Read the 72 tram histograms and their distances."""
+    folder = rssi_dir() / "dublintram_gaen_dataset"
+    minutes = np.loadtxt(folder / "dublintram_dataset_attenuations.txt", comments="#", ndmin=2)
+    distance = np.loadtxt(folder / "dublintram_dataset_distances.txt", comments="#", ndmin=1)
+    return Tram(minutes, np.asarray(TRAM_EDGES, dtype=np.float64), distance)

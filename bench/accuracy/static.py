@@ -1,0 +1,99 @@
+"""Static-distance track (exposure.md §7.2 track 4) on Herald: 60-s windows, distance-threshold
+nDCF at 1.2/1.8/3.0 m, leave-one-receiver-model-out (the situation of an unknown Linux node)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from bench.accuracy.data import FloatArray, rssi_dir
+from bench.accuracy.metrics import best_threshold, ndcf
+from bluezoned.const import FLEET_TX_REFERENCE_DB
+from bluezoned.exposure.contacts import PathLossModel, p_within
+
+THRESHOLDS_M: Final = (1.2, 1.8, 3.0)
+WINDOW_S: Final = 60
+MIN_SAMPLES: Final = 10
+"""A window needs this many reports to have a median at all (Herald logs several per second)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """60-s windows: receiver and transmitter names, true distance (m), median and max RSSI."""
+
+    receiver: np.ndarray
+    transmitter: np.ndarray
+    distance: FloatArray
+    median_rssi: FloatArray
+    max_rssi: FloatArray
+
+
+def load_herald_windows() -> Windows:
+    """Cut every Herald log into 60-s windows of constant distance (parked distance 0 dropped)."""
+    folder = rssi_dir() / "herald-analysis" / "reference-data" / "rssi-raw-edison"
+    rx: list[str] = []
+    tx: list[str] = []
+    dist: list[float] = []
+    med: list[float] = []
+    mx: list[float] = []
+    with open(folder / "metadata.csv", newline="") as fh:
+        tests = list(csv.DictReader(fh))
+    for test in tests:
+        for side, other in (("a", "b"), ("b", "a")):
+            name = test[f"filenamephone{side}"].strip()
+            path = folder / (name + ".gz")
+            if not name or not path.is_file():
+                continue
+            times, rssi, cm = [], [], []
+            with gzip.open(path, "rt", newline="") as fh:
+                for row in csv.DictReader(fh):
+                    times.append(row["time"])
+                    rssi.append(float(row["rssi"]))
+                    cm.append(float(row["distance"]))
+            if not times:
+                continue
+            t = np.array(times, dtype="datetime64[s]").astype(np.int64)
+            r, d = np.array(rssi), np.array(cm) / 100.0
+            run = np.r_[0, np.cumsum(np.diff(d) != 0)]
+            key = run * 100_000 + (t - t[0]) // WINDOW_S
+            _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+            for g in np.flatnonzero(counts >= MIN_SAMPLES):
+                sel = inv == g
+                if d[sel][0] <= 0:
+                    continue
+                rx.append(test[f"phone{side}name"])
+                tx.append(test[f"phone{other}name"])
+                dist.append(float(d[sel][0]))
+                med.append(float(np.median(r[sel])))
+                mx.append(float(r[sel].max()))
+    return Windows(np.array(rx), np.array(tx), np.array(dist), np.array(med), np.array(mx))
+
+
+def evaluate_static(w: Windows) -> dict[str, dict[str, float]]:
+    """nDCF per threshold and in total for the engine's distance decision and the naive threshold."""
+    level = FLEET_TX_REFERENCE_DB - w.max_rssi
+    out: dict[str, dict[str, float]] = {"engine": {}, "naive": {}}
+    models = np.unique(w.receiver)
+    for d in THRESHOLDS_M:
+        truth = w.distance <= d
+        eng = np.zeros(truth.size, dtype=bool)
+        nai = np.zeros(truth.size, dtype=bool)
+        for m in models:
+            test = w.receiver == m
+            train = (w.receiver != m) & (w.transmitter != m)
+            model = PathLossModel()
+            a1 = float(np.mean(level[train] - 10 * model.exponent * np.log10(w.distance[train])))
+            fitted = PathLossModel(att_at_1m=a1, exponent=model.exponent, sigma_db=model.sigma_db)
+            eng[test] = p_within(level[test], d, fitted) >= 0.5
+            th = best_threshold(w.median_rssi[train], truth[train], np.arange(-110.0, -30.0, 1.0))
+            nai[test] = w.median_rssi[test] >= th
+        out["engine"][f"{d:g} m"] = ndcf(eng, truth)
+        out["naive"][f"{d:g} m"] = ndcf(nai, truth)
+    for k in out:
+        out[k]["total"] = sum(out[k].values())
+    out["windows"] = {"n": float(w.distance.size), "models": float(models.size)}
+    return out

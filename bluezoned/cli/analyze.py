@@ -1,0 +1,142 @@
+"""``bluezoned analyze``: contacts and the too-close-for-too-long decision from an RSSI CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bluezoned.cli._common import CONTEXT_SETTINGS, translate_errors
+from bluezoned.const import FLEET_TX_REFERENCE_DB
+from bluezoned.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from bluezoned.exposure.contacts import Contact
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option(
+    "--distance",
+    type=click.FloatRange(0.1, 20.0),
+    default=2.0,
+    show_default=True,
+    help="Too close: within this many metres.",
+)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(0.0, 24 * 60.0),
+    default=15.0,
+    show_default=True,
+    help="Too long: at least this many (estimated) minutes within --distance.",
+)
+@click.option(
+    "--tx-power",
+    type=click.FloatRange(-50.0, 20.0),
+    default=FLEET_TX_REFERENCE_DB,
+    show_default=True,
+    help="TX power (dBm, iPhone-equivalent) for rows without a tx_power value.",
+)
+@click.option(
+    "--rx-correction",
+    type=click.FloatRange(-50.0, 50.0),
+    default=0.0,
+    show_default=True,
+    help="This receiver's RSSI correction (dB), added to every RSSI.",
+)
+@click.option(
+    "--scanning",
+    type=click.Choice(["auto", "dense", "sparse"]),
+    default="auto",
+    show_default=True,
+    help="dense: every advert is reported; sparse: GAEN-style duty-cycled scans.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per id.")
+def analyze(
+    file: Path,
+    distance: float,
+    minutes: float,
+    tx_power: float,
+    rx_correction: float,
+    scanning: str,
+    as_json: bool,
+) -> None:
+    """Summarise each transmitter of FILE (CSV: id,t,rssi[,tx_power]) and decide close contact.
+
+    FILE needs a header line; t is unix seconds, rssi and tx_power are dBm; '-' reads stdin.
+    """
+    from bluezoned.exposure.contacts import EngineConfig, analyze_contacts
+    from bluezoned.exposure.rssi_csv import parse_rssi_csv_bytes
+
+    with translate_errors():
+        source = "<stdin>" if str(file) == "-" else str(file)
+        try:
+            data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from exc
+        table = parse_rssi_csv_bytes(data, source=source)
+        config = EngineConfig(
+            distance_m=distance,
+            minutes=minutes,
+            default_tx_power=tx_power,
+            rx_correction=rx_correction,
+            regime=scanning,  # type: ignore[arg-type]  # click.Choice guarantees the literal
+        )
+        contacts = analyze_contacts(table.ids, table.t, table.rssi, table.tx_power, config=config)
+    records = [_record(ident, c, distance) for ident, c in contacts.items()]
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    if not records:
+        click.echo(f"{source}: no sightings")
+        return
+    click.echo(
+        f"{len(records)} transmitter(s); close contact = within {distance:g} m for >= {minutes:g} min"
+    )
+    for r in records:
+        verdict = "CLOSE CONTACT" if r["close_contact"] else "no close contact"
+        click.echo(
+            f"{r['id']}: {_iso(r['start'])} .. {_iso(r['end'])}, {r['sightings']} sightings, "
+            f"{r['minutes_close']:.1f} min within {distance:g} m "
+            f"(80% {r['minutes_close_low']:.1f}-{r['minutes_close_high']:.1f}), "
+            f"attenuation min {r['min_attenuation']:.0f} / typical {r['typical_attenuation']:.0f} dB, "
+            f"weighted {r['weighted_minutes']:.1f} min, band {r['distance_band']}: "
+            f"{verdict} (confidence {r['confidence']:.2f})"
+        )
+
+
+def _record(ident: str, c: Contact, distance: float) -> dict[str, Any]:
+    expected, low, high = c.minutes_within[distance]
+    return {
+        "id": ident,
+        "start": c.start,
+        "end": c.end,
+        "duration_s": c.observed_duration_s,
+        "sightings": c.n_sightings,
+        "scans": c.n_scans,
+        "coverage": round(c.coverage, 4),
+        "scanning": c.regime,
+        "minutes_close": round(expected, 3),
+        "minutes_close_low": round(low, 3),
+        "minutes_close_high": round(high, 3),
+        "close_contact": c.tc4tl,
+        "score": round(c.score, 4),
+        "confidence": round(c.confidence, 4),
+        "min_attenuation": c.min_att,
+        "typical_attenuation": c.typical_att,
+        "p90_attenuation": c.p90_att,
+        "weighted_minutes": round(c.weighted_minutes, 3),
+        "bucket_seconds": list(c.bucket_seconds),
+        "distance_band": c.distance_band,
+        "minutes_within": {f"{d:g}": round(v[0], 3) for d, v in c.minutes_within.items()},
+        "uncalibrated_tx": c.uncalibrated_tx,
+        "possible_relay": c.possible_relay,
+    }
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

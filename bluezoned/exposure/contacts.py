@@ -1,0 +1,461 @@
+"""Contact episodes from per-transmitter sightings: attenuation, durations, distance, TC4TL decision.
+
+Pure numpy (``house-style.md`` §7 rule 10): arrays and a frozen :class:`EngineConfig` in, a
+frozen :class:`Contact` out; no I/O and no clock. Method (``exposure.md`` §2-§4):
+
+1. attenuation ``= tx_ref − (rssi + rx_correction)`` per sighting (§3), ``tx_ref`` the decrypted
+   TX power when known, else the configured fleet reference (and ``uncalibrated_tx``);
+2. sightings fold into *observation units*: fixed slices (dense scanning: every advert) or
+   scan instances weighted by the time since the previous scan, capped as GAEN does (sparse);
+3. each unit's level is its minimum attenuation (fading and bodies only ever remove power),
+   smoothed by a running median over 30 min: positions and a pair's carriage offset persist
+   far longer than fast fading (the window that scored best on DP-3T exp05);
+4. a log-distance path-loss model with log-normal shadowing and a log-uniform distance prior
+   gives ``P(distance ≤ d | level)`` per unit; expected minutes within d are the
+   weighted sum, with an interval from the per-unit variances;
+5. the TC4TL decision compares the expected minutes with T, or with a threshold tuned together
+   with a separate decision calibration (``decision_minutes``, ``decision_model``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from bluezoned.const import FLEET_TX_REFERENCE_DB, RSSI_MAX, RSSI_MIN, SECONDS_PER_DAY
+from bluezoned.errors import InvalidInput
+from bluezoned.exposure.presets import CWA_BUCKET_WEIGHTS, CWA_BUCKETS, INFECTIOUSNESS_STANDARD
+from bluezoned.exposure.risk import (
+    DEFAULT_SECONDS_SINCE_LAST_SCAN,
+    MAX_SECONDS_SINCE_LAST_SCAN,
+    ExposureWindow,
+)
+from bluezoned.models import ReportType
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Regime = Literal["auto", "dense", "sparse"]
+
+DISTANCE_BANDS_M: Final = (1.0, 2.0, 3.0)
+"""Band edges of ``distance_band``: < 1 m, 1-2 m, 2-3 m, > 3 m (exposure.md §2)."""
+REPORTED_DISTANCES_M: Final = (1.0, 1.5, 2.0, 3.0)
+"""Distances of ``minutes_within`` (exposure.md §2)."""
+INTERVAL_Z: Final = 1.2815515655446004
+"""Standard normal quantile 0.9: the two-sided 80 % interval of minutes within d."""
+SCAN_MERGE_GAP_S: Final = 20.0
+"""Sightings closer than this belong to one scan: GAEN scans last 4 s (+13 s with audio) and
+the DP-3T app 20 s (protocol.md §4.4), while scans are at least 60 s apart."""
+SPARSE_SCAN_PERIOD_S: Final = 150.0
+"""Auto regime: scans recurring more slowly than this (median) are a duty-cycled phone's."""
+RELAY_JUMP_DB: Final = 40.0
+"""An attenuation change larger than this within RELAY_JUMP_S is implausible for one radio link
+(multipath dips reach about 20 dB, exposure.md §4.2): a possible relay."""
+RELAY_JUMP_S: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class PathLossModel:
+    """``attenuation = att_at_1m + 10·n·log10(d) + N(0, σ²)`` with a log-uniform prior on d."""
+
+    att_at_1m: float = 50.0
+    """Minimum attenuation at 1 m on GAEN's calibrated scale: RSSI at 1 m about −80 dBm
+    (DP-3T, exposure.md §4.3) under the Samsung calibration ``−24 − (rssi + 5)``, less ~4 dB
+    for taking the strongest packet; the bench recalibrates it per fold."""
+    exponent: float = 2.0
+    """Path-loss exponent; with the wide σ below it fitted DP-3T exp05 better than the
+    sample-level 1.2 (exposure.md §4.2 gives 0.5-2.5)."""
+    sigma_db: float = 10.0
+    """Shadowing plus the between-pair offset spread (≈ 10 dB between settings and devices,
+    exposure.md §4.2): a contact-level level carries both."""
+    prior_min_m: float = 0.3
+    prior_max_m: float = 8.0
+    """A BLE contact is seen from arm's length to across a room; beyond 8 m it is rarely heard."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Every knob of the engine; the defaults are CWA-compatible buckets and the 2 m / 15 min rule."""
+
+    distance_m: float = 2.0
+    minutes: float = 15.0
+    default_tx_power: float = FLEET_TX_REFERENCE_DB
+    rx_correction: float = 0.0
+    """The receiver's own RSSI correction (protocol.md §8): 0 until measured."""
+    bucket_thresholds: tuple[float, float, float] = CWA_BUCKETS
+    bucket_weights: tuple[float, float, float, float] = CWA_BUCKET_WEIGHTS
+    bucket_on_min: bool = True
+    """Bucket each unit by its minimum attenuation, as CWA's final code does (protocol.md §7.5)."""
+    regime: Regime = "auto"
+    slice_s: float = 60.0
+    """Dense regime: a minute, the resolution of GAEN/CWA durations."""
+    scan_merge_gap_s: float = SCAN_MERGE_GAP_S
+    level_quantile: float = 0.0
+    """Per-unit attenuation level: this quantile of the unit's attenuations. 0 (the minimum,
+    i.e. the strongest packet) because fading and bodies only ever remove power."""
+    smoothing_s: float = 1800.0
+    """Width of the running median of unit levels over time (0 = none). People hold their
+    relative positions for minutes, while a pair's offset (carriage, orientation) stays for the
+    whole contact: on DP-3T exp05 a 30-min window beat 1-9 min ones (bench/accuracy)."""
+    model: PathLossModel = field(default_factory=PathLossModel)
+    decision_minutes: float | None = None
+    """Expected minutes within d at which TC4TL fires; None means ``minutes``."""
+    decision_model: PathLossModel | None = None
+    """Operating point of the decision when tuned apart from the duration model (a calibration
+    that estimates minutes best is not the one that separates ≥ T from < T best); None = model."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One contact episode of one transmitter (exposure.md §2); attenuations in dB, times in s."""
+
+    start: float
+    end: float
+    observed_duration_s: float
+    n_sightings: int
+    n_scans: int
+    coverage: float
+    max_gap_s: float
+    regime: Literal["dense", "sparse"]
+    min_att: float
+    p10_att: float
+    typical_att: float
+    mean_att: float
+    p90_att: float
+    att_sd: float
+    bucket_seconds: tuple[float, float, float, float]
+    weighted_minutes: float
+    observed_minutes: float
+    minutes_within: Mapping[float, tuple[float, float, float]]
+    """distance (m) → (expected minutes, 80 % low, 80 % high)."""
+    minutes_close: float
+    distance_band: str
+    band_probabilities: tuple[float, float, float, float]
+    tc4tl: bool
+    score: float
+    """P(minutes within d ≥ the decision threshold), normal approximation; 0.5 at the boundary."""
+    confidence: float
+    """Heuristic in [0, 1]: decisiveness ``|2·score − 1|``, × 0.6 when any TX power was unknown,
+    × (0.5 + 0.5·coverage); not a calibrated probability."""
+    uncalibrated_tx: bool
+    sparse_scans: bool
+    possible_relay: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Units:
+    """Observation units of one contact: time, weight (s), level, min and mean attenuation."""
+
+    t: FloatArray
+    weight_s: FloatArray
+    level: FloatArray
+    min_att: FloatArray
+    mean_att: FloatArray
+    n_scans: int
+    regime: Literal["dense", "sparse"]
+
+
+def attenuation(
+    rssi: FloatArray, tx_power: FloatArray | None, *, default_tx: float, rx_correction: float
+) -> tuple[FloatArray, bool]:
+    """``tx − (rssi + correction)`` floored at 0 (protocol.md §7.1); also whether any TX was unknown."""
+    rssi = np.clip(np.asarray(rssi, dtype=np.float64), RSSI_MIN, RSSI_MAX)
+    if tx_power is None:
+        tx = np.full(rssi.shape, default_tx)
+        unknown = True
+    else:
+        tx = np.asarray(tx_power, dtype=np.float64)
+        missing = np.isnan(tx)
+        unknown = bool(missing.any())
+        tx = np.where(missing, default_tx, tx)
+    return np.maximum(tx - (rssi + rx_correction), 0.0), unknown
+
+
+def scan_ids(t: FloatArray, merge_gap_s: float = SCAN_MERGE_GAP_S) -> IntArray:
+    """Scan index of each sighting of a time-sorted array: a new scan after a gap > ``merge_gap_s``."""
+    if t.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate(([0], np.cumsum(np.diff(t) > merge_gap_s))).astype(np.int64)
+
+
+def gaen_scan_weights(scan_start: FloatArray) -> FloatArray:
+    """GAEN's secondsSinceLastScan per scan: time since the previous scan, ≤ 300 s, 120 s for the first."""
+    weights = np.empty(scan_start.shape, dtype=np.float64)
+    if scan_start.size:
+        weights[0] = DEFAULT_SECONDS_SINCE_LAST_SCAN
+        weights[1:] = np.minimum(np.diff(scan_start), MAX_SECONDS_SINCE_LAST_SCAN)
+    return weights
+
+
+def observation_units(
+    t: FloatArray,
+    att: FloatArray,
+    config: EngineConfig,
+    scan_seconds: FloatArray | None = None,
+) -> Units:
+    """Fold time-sorted sightings into weighted units (slices when dense, scans when sparse)."""
+    sid = scan_ids(t, config.scan_merge_gap_s)
+    n_scans = int(sid[-1]) + 1 if sid.size else 0
+    starts = t[np.flatnonzero(np.r_[True, np.diff(sid) > 0])] if sid.size else t
+    regime: Literal["dense", "sparse"]
+    if config.regime == "auto":
+        period = float(np.median(np.diff(starts))) if starts.size > 1 else 0.0
+        regime = "sparse" if scan_seconds is not None or period > SPARSE_SCAN_PERIOD_S else "dense"
+    else:
+        regime = config.regime
+    if regime == "sparse":
+        group = sid
+        if scan_seconds is not None:
+            first = np.flatnonzero(np.r_[True, np.diff(sid) > 0])
+            weights = np.asarray(scan_seconds, dtype=np.float64)[first]
+        else:
+            weights = gaen_scan_weights(starts)
+        unit_t = starts
+    else:
+        slot = np.floor(t / config.slice_s).astype(np.int64)
+        uniq, group = np.unique(slot, return_inverse=True)
+        group = group.astype(np.int64)
+        weights = np.full(uniq.shape, config.slice_s)
+        unit_t = uniq.astype(np.float64) * config.slice_s
+    level, amin, amean = _group_stats(group, att, config.level_quantile, unit_t.size)
+    level = _running_median(unit_t, level, config.smoothing_s)
+    return Units(unit_t, weights, level, amin, amean, n_scans, regime)
+
+
+def analyze_contact(
+    t: FloatArray,
+    rssi: FloatArray,
+    tx_power: FloatArray | None = None,
+    *,
+    config: EngineConfig = EngineConfig(),
+    scan_seconds: FloatArray | None = None,
+) -> Contact:
+    """Summarise one transmitter's sightings; ``scan_seconds`` is each sighting's scan weight if known."""
+    t = np.asarray(t, dtype=np.float64)
+    if t.size == 0:
+        raise InvalidInput("a contact needs at least one sighting")
+    if t.shape != np.shape(rssi) or (tx_power is not None and np.shape(tx_power) != t.shape):
+        raise InvalidInput("t, rssi and tx_power must have the same length")
+    if not np.isfinite(t).all() or not np.isfinite(rssi).all():
+        raise InvalidInput("times and RSSI must be finite")
+    order = np.argsort(t, kind="stable")
+    t = t[order]
+    rssi = np.asarray(rssi, dtype=np.float64)[order]
+    tx = None if tx_power is None else np.asarray(tx_power, dtype=np.float64)[order]
+    ss = None if scan_seconds is None else np.asarray(scan_seconds, dtype=np.float64)[order]
+    att, unknown_tx = attenuation(
+        rssi, tx, default_tx=config.default_tx_power, rx_correction=config.rx_correction
+    )
+    units = observation_units(t, att, config, ss)
+    return _summarise(t, att, units, unknown_tx, config)
+
+
+def analyze_contacts(
+    ids: npt.ArrayLike,
+    t: FloatArray,
+    rssi: FloatArray,
+    tx_power: FloatArray | None = None,
+    *,
+    config: EngineConfig = EngineConfig(),
+) -> dict[str, Contact]:
+    """One :class:`Contact` per distinct id (ids compared as strings), in sorted id order."""
+    keys = np.asarray(ids).astype(str)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(uniq.size + 1))
+    out: dict[str, Contact] = {}
+    for k, key in enumerate(uniq):
+        sel = order[bounds[k] : bounds[k + 1]]
+        out[str(key)] = analyze_contact(
+            t[sel], rssi[sel], None if tx_power is None else tx_power[sel], config=config
+        )
+    return out
+
+
+def p_within(level: FloatArray, distance_m: float, model: PathLossModel) -> FloatArray:
+    """``P(distance ≤ distance_m | attenuation level)`` under the path-loss model and prior."""
+    k = 10.0 * model.exponent
+    u0, u1 = math.log10(model.prior_min_m), math.log10(model.prior_max_m)
+    ud = min(max(math.log10(distance_m), u0), u1)
+    base = level - model.att_at_1m
+    z0 = _norm_cdf((base - k * u0) / model.sigma_db)
+    zd = _norm_cdf((base - k * ud) / model.sigma_db)
+    z1 = _norm_cdf((base - k * u1) / model.sigma_db)
+    denom = np.maximum(z0 - z1, 1e-300)
+    return np.asarray(np.clip((z0 - zd) / denom, 0.0, 1.0), dtype=np.float64)
+
+
+def exposure_windows(
+    t: FloatArray,
+    rssi: FloatArray,
+    tx_power: FloatArray | None = None,
+    *,
+    config: EngineConfig = EngineConfig(),
+    report_type: int = int(ReportType.CONFIRMED_TEST),
+    infectiousness: int = INFECTIOUSNESS_STANDARD,
+    calibration_confidence: int = 0,
+    max_window_s: float = 30 * 60,
+    scan_seconds: FloatArray | None = None,
+) -> tuple[ExposureWindow, ...]:
+    """The GAEN v2 view: ≤ 30-min windows of scan instances (rounded mean and min attenuation)."""
+    t = np.asarray(t, dtype=np.float64)
+    order = np.argsort(t, kind="stable")
+    t = t[order]
+    tx = None if tx_power is None else np.asarray(tx_power, dtype=np.float64)[order]
+    att, _ = attenuation(
+        np.asarray(rssi, dtype=np.float64)[order],
+        tx,
+        default_tx=config.default_tx_power,
+        rx_correction=config.rx_correction,
+    )
+    ss = None if scan_seconds is None else np.asarray(scan_seconds, dtype=np.float64)[order]
+    units = observation_units(t, att, EngineConfig(regime=config.regime, smoothing_s=0.0), ss)
+    windows: list[ExposureWindow] = []
+    i = 0
+    while i < units.t.size:
+        day = int(units.t[i] // SECONDS_PER_DAY)
+        end = min(units.t[i] + max_window_s, (day + 1) * SECONDS_PER_DAY)
+        j = int(np.searchsorted(units.t, end, side="left"))
+        j = max(j, i + 1)
+        windows.append(
+            ExposureWindow(
+                day=day,
+                min_attenuation=np.round(units.min_att[i:j]),
+                typical_attenuation=np.round(units.mean_att[i:j]),
+                seconds_since_last_scan=units.weight_s[i:j].copy(),
+                report_type=report_type,
+                infectiousness=infectiousness,
+                calibration_confidence=calibration_confidence,
+            )
+        )
+        i = j
+    return tuple(windows)
+
+
+def _summarise(
+    t: FloatArray, att: FloatArray, units: Units, unknown_tx: bool, config: EngineConfig
+) -> Contact:
+    w = units.weight_s
+    observed_s = float(w.sum())
+    span = float(t[-1] - t[0])
+    if units.regime == "dense":
+        total = max(span // config.slice_s + 1.0, float(units.t.size))
+        coverage = float(units.t.size) / total
+    else:
+        coverage = min(1.0, observed_s / max(span + float(w[0]), 1.0))
+    gaps = np.diff(t)
+    q = np.quantile(att, [0.1, 0.5, 0.9])
+    bucket_att = units.min_att if config.bucket_on_min else units.mean_att
+    bucket = np.searchsorted(np.asarray(config.bucket_thresholds), bucket_att, side="right")
+    seconds = tuple(float(w[bucket == b].sum()) for b in range(4))
+    weighted = sum(s * wt for s, wt in zip(seconds, config.bucket_weights, strict=True)) / 60.0
+    within: dict[float, tuple[float, float, float]] = {}
+    for d in sorted({*REPORTED_DISTANCES_M, config.distance_m}):
+        within[d] = _expected_minutes(units, d, config.model)
+    p_edges = [p_within(units.level, d, config.model) for d in DISTANCE_BANDS_M]
+    cum = [float((w * p).sum()) / max(observed_s, 1e-9) for p in p_edges]
+    probs = (cum[0], cum[1] - cum[0], cum[2] - cum[1], 1.0 - cum[2])
+    band = ("<1m", "1-2m", "2-3m", ">3m")[int(np.argmax(probs))]
+    expected, _, _ = within[config.distance_m]
+    threshold = config.minutes if config.decision_minutes is None else config.decision_minutes
+    decision_model = config.model if config.decision_model is None else config.decision_model
+    decided, _, _ = _expected_minutes(units, config.distance_m, decision_model)
+    decided_sd = _minutes_sd(units, config.distance_m, decision_model)
+    # P(minutes ≥ T), shifted so that 0.5 sits at the tuned decision threshold.
+    score = float(_norm_cdf(np.asarray((decided - threshold) / max(decided_sd, 0.5))))
+    tc4tl = decided >= threshold
+    relay = bool(
+        np.any((np.abs(np.diff(att)) > RELAY_JUMP_DB) & (gaps < RELAY_JUMP_S))
+        if gaps.size
+        else False
+    )
+    confidence = abs(2.0 * score - 1.0) * (0.6 if unknown_tx else 1.0) * (0.5 + 0.5 * coverage)
+    return Contact(
+        start=float(t[0]),
+        end=float(t[-1]),
+        observed_duration_s=span,
+        n_sightings=int(t.size),
+        n_scans=units.n_scans,
+        coverage=coverage,
+        max_gap_s=float(gaps.max()) if gaps.size else 0.0,
+        regime=units.regime,
+        min_att=float(att.min()),
+        p10_att=float(q[0]),
+        typical_att=float(q[1]),
+        mean_att=float(att.mean()),
+        p90_att=float(q[2]),
+        att_sd=float(att.std()),
+        bucket_seconds=(seconds[0], seconds[1], seconds[2], seconds[3]),
+        weighted_minutes=weighted,
+        observed_minutes=observed_s / 60.0,
+        minutes_within=within,
+        minutes_close=expected,
+        distance_band=band,
+        band_probabilities=probs,
+        tc4tl=bool(tc4tl),
+        score=score,
+        confidence=float(min(max(confidence, 0.0), 1.0)),
+        uncalibrated_tx=unknown_tx,
+        sparse_scans=units.regime == "sparse",
+        possible_relay=relay,
+    )
+
+
+def _expected_minutes(
+    units: Units, distance_m: float, model: PathLossModel
+) -> tuple[float, float, float]:
+    p = p_within(units.level, distance_m, model)
+    mean = float((units.weight_s * p).sum()) / 60.0
+    sd = _minutes_sd(units, distance_m, model)
+    upper = float(units.weight_s.sum()) / 60.0
+    return mean, max(mean - INTERVAL_Z * sd, 0.0), min(mean + INTERVAL_Z * sd, upper)
+
+
+def _minutes_sd(units: Units, distance_m: float, model: PathLossModel) -> float:
+    p = p_within(units.level, distance_m, model)
+    return math.sqrt(float(((units.weight_s / 60.0) ** 2 * p * (1.0 - p)).sum()))
+
+
+def _group_stats(
+    group: IntArray, att: FloatArray, quantile: float, n: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-group (quantile, min, mean) of ``att``; groups are 0..n-1 and all non-empty."""
+    order = np.lexsort((att, group))
+    g, a = group[order], att[order]
+    starts = np.searchsorted(g, np.arange(n), side="left")
+    counts = np.bincount(g, minlength=n)
+    pos = starts + np.floor(quantile * (counts - 1)).astype(np.int64)
+    amin = a[starts]
+    amean = np.bincount(g, weights=a, minlength=n) / counts
+    return a[pos].astype(np.float64), amin.astype(np.float64), amean.astype(np.float64)
+
+
+def _running_median(t: FloatArray, x: FloatArray, width_s: float) -> FloatArray:
+    """Median of the values within ±width_s/2 of each time (t sorted)."""
+    if width_s <= 0 or x.size < 3:
+        return x
+    lo = np.searchsorted(t, t - width_s / 2.0, side="left")
+    hi = np.searchsorted(t, t + width_s / 2.0, side="right")
+    if np.all(lo == 0) and np.all(hi == x.size):
+        return np.full(x.shape, float(np.median(x)))
+    return np.asarray([np.median(x[a:b]) for a, b in zip(lo, hi, strict=True)], dtype=np.float64)
+
+
+_ERF_P: Final = 0.3275911
+_ERF_A: Final = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+"""Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, enough for probabilities; numpy has no erf."""
+
+
+def _norm_cdf(z: FloatArray) -> FloatArray:
+    x = np.asarray(z, dtype=np.float64) / math.sqrt(2.0)
+    s = np.sign(x)
+    x = np.abs(x)
+    tt = 1.0 / (1.0 + _ERF_P * x)
+    a1, a2, a3, a4, a5 = _ERF_A
+    poly = ((((a5 * tt + a4) * tt + a3) * tt + a2) * tt + a1) * tt
+    erf = s * (1.0 - poly * np.exp(-x * x))
+    return np.asarray(0.5 * (1.0 + erf), dtype=np.float64)

@@ -1,0 +1,74 @@
+"""Evaluation helpers of bench/accuracy on small synthetic data (the real datasets are never needed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.accuracy.data import Tram
+from bench.accuracy.metrics import auc, best_threshold, decision, ndcf
+from bench.accuracy.simulator import SimParams, simulate_episode, simulate_set
+from bench.accuracy.tram import evaluate_tram
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ndcf_is_miss_plus_false_alarm() -> None:
+    truth = np.array([True, True, False, False])
+    assert ndcf(np.array([True, False, True, False]), truth) == pytest.approx(1.0)
+    assert ndcf(truth.copy(), truth) == 0.0
+    assert ndcf(np.ones(4, dtype=bool), truth) == 1.0
+    d = decision(np.array([True, False, True, False]), truth)
+    assert (d.p_miss, d.p_fa, d.precision, d.recall) == (0.5, 0.5, 0.5, 0.5)
+    assert d.ndcf_ci[0] <= d.ndcf <= d.ndcf_ci[1]
+
+
+def test_auc_and_threshold() -> None:
+    score = np.array([1.0, 2.0, 3.0, 4.0])
+    truth = np.array([False, False, True, True])
+    assert auc(score, truth) == 1.0
+    assert auc(np.zeros(4), truth) == 0.5
+    assert best_threshold(score, truth, np.array([0.0, 2.5, 5.0])) == 2.5
+
+
+def test_tram_rules_on_a_made_up_histogram() -> None:
+    edges = np.array(
+        [48, 50, 52, 54, 56, 58, 60, 62, 64, 66, 68, 70, 72, 74, 76, 78, 80, 85, 90, 100.0]
+    )
+    minutes = np.zeros((4, 19))
+    minutes[0, 2] = 30  # 30 min at 52-54 dB, 1 m
+    minutes[1, 2] = 30  # same, but 3 m away
+    minutes[2, 15] = 30  # 30 min at 78-80 dB, 1 m
+    minutes[3, 18] = 30  # 30 min at 90-100 dB, 4 m
+    rules, r = evaluate_tram(Tram(minutes, edges, np.array([1.0, 3.0, 1.0, 4.0])))
+    naive = rules[0]
+    assert (naive.tpr, naive.fpr) == (0.5, 0.5)
+    assert -1.0 <= r <= 1.0
+
+
+def test_simulator_is_seeded_and_physical() -> None:
+    a = simulate_set(5, SimParams(), per_kind=1)
+    b = simulate_set(5, SimParams(), per_kind=1)
+    assert [e.rssi.tolist() for e in a] == [e.rssi.tolist() for e in b]
+    rng = np.random.default_rng(3)
+    e = simulate_episode(rng, "static", SimParams(profile="gaen"))
+    assert e.scan_seconds is not None
+    assert np.all(e.scan_seconds <= 300)
+    assert np.all(e.rssi >= -100)
+
+
+def test_evaluation_exits_cleanly_without_shared_data(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.accuracy"],
+        cwd=REPO,
+        env={"BLUEZONED_SHARED": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0
+    assert "not found" in out.stdout

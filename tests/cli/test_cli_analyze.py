@@ -1,0 +1,111 @@
+"""``bluezoned analyze`` through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bluezoned.cli.analyze import analyze
+
+T0 = 1_700_000_040
+
+
+def _csv(tmp_path: Path, with_tx: bool = True) -> Path:
+    lines = ["id,t,rssi,tx_power" if with_tx else "id,t,rssi"]
+    for s in range(0, 30 * 60, 2):
+        lines.append(f"near,{T0 + s},-60" + (",-20" if with_tx else ""))
+    for s in range(0, 30 * 60, 2):
+        lines.append(f"far,{T0 + s},-104" + (",-20" if with_tx else ""))
+    for s in range(0, 4 * 60, 2):
+        lines.append(f"brief,{T0 + s},-60" + (",-20" if with_tx else ""))
+    path = tmp_path / "in.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_json_output_one_object_per_id(tmp_path: Path) -> None:
+    result = CliRunner().invoke(analyze, [str(_csv(tmp_path)), "--json"])
+    assert result.exit_code == 0, result.output
+    records = {r["id"]: r for r in json.loads(result.output)}
+    assert sorted(records) == ["brief", "far", "near"]
+    near = records["near"]
+    for key in (
+        "id",
+        "start",
+        "end",
+        "minutes_close",
+        "close_contact",
+        "min_attenuation",
+        "typical_attenuation",
+        "weighted_minutes",
+    ):
+        assert key in near
+    assert near["start"] == T0
+    assert near["close_contact"] is True
+    assert near["min_attenuation"] == 40.0
+    assert near["minutes_close"] > 20
+    assert records["far"]["close_contact"] is False
+    assert records["brief"]["close_contact"] is False
+
+
+def test_options_change_the_decision(tmp_path: Path) -> None:
+    path = _csv(tmp_path)
+    result = CliRunner().invoke(analyze, [str(path), "--json", "--minutes", "2"])
+    records = {r["id"]: r for r in json.loads(result.output)}
+    assert records["brief"]["close_contact"] is True
+    result = CliRunner().invoke(
+        analyze, [str(path), "--json", "--distance", "0.5", "--minutes", "25"]
+    )
+    records = {r["id"]: r for r in json.loads(result.output)}
+    assert records["near"]["minutes_close"] < 30
+
+
+def test_default_tx_power_when_column_absent(tmp_path: Path) -> None:
+    result = CliRunner().invoke(analyze, [str(_csv(tmp_path, with_tx=False)), "--json"])
+    assert result.exit_code == 0
+    near = next(r for r in json.loads(result.output) if r["id"] == "near")
+    assert near["min_attenuation"] == 34.0  # -26 - (-60)
+    assert near["uncalibrated_tx"] is True
+
+
+def test_human_output(tmp_path: Path) -> None:
+    result = CliRunner().invoke(analyze, [str(_csv(tmp_path))])
+    assert result.exit_code == 0
+    assert "near:" in result.output
+    assert "CLOSE CONTACT" in result.output
+    assert "far:" in result.output
+    assert "no close contact" in result.output
+
+
+def test_bad_rows_name_each_line_and_print_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("id,t,rssi\na,1,-60\na,x,-60\nb,2,5000\n")
+    result = CliRunner().invoke(analyze, [str(path), "--json"])
+    assert result.exit_code == 4
+    assert result.stdout == ""
+    assert f"{path}:3: t 'x' is not a number" in result.stderr
+    assert f"{path}:4: rssi 5000" in result.stderr
+
+
+def test_missing_file_and_bad_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(analyze, [str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1
+    assert "cannot read" in result.stderr
+    result = CliRunner().invoke(analyze, [str(_csv(tmp_path)), "--distance", "0"])
+    assert result.exit_code == 2
+
+
+def test_stdin_and_empty_file() -> None:
+    result = CliRunner().invoke(analyze, ["-", "--json"], input="id,t,rssi\n")
+    assert result.exit_code == 0
+    assert json.loads(result.output) == []
+    result = CliRunner().invoke(analyze, ["-"], input="id,t,rssi\n")
+    assert "no sightings" in result.output
+
+
+def test_help() -> None:
+    result = CliRunner().invoke(analyze, ["-h"])
+    assert result.exit_code == 0
+    assert "--distance" in result.output

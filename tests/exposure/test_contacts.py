@@ -1,0 +1,168 @@
+"""The contact engine on small synthetic series the tests build."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bluezoned.errors import InvalidInput
+from bluezoned.exposure.contacts import (
+    EngineConfig,
+    PathLossModel,
+    analyze_contact,
+    analyze_contacts,
+    attenuation,
+    exposure_windows,
+    gaen_scan_weights,
+    p_within,
+    scan_ids,
+)
+from bluezoned.exposure.presets import CWA_V2, RISK_HIGH
+from bluezoned.exposure.risk import cwa_risk
+
+T0 = 1_700_000_040.0  # a whole minute
+
+
+def _dense(minutes: int, rssi: float, rate_hz: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    t = T0 + np.arange(0, minutes * 60, 1.0 / rate_hz)
+    return t, np.full(t.shape, rssi)
+
+
+def _gaen(scans: int, rssi: float, period: float = 250.0) -> tuple[np.ndarray, np.ndarray]:
+    starts = T0 + period * np.arange(scans)
+    t = np.concatenate([s + np.array([0.0, 1.0, 2.5]) for s in starts])
+    return t, np.full(t.shape, rssi)
+
+
+def test_attenuation_is_tx_minus_corrected_rssi_floored_at_zero() -> None:
+    att, unknown = attenuation(
+        np.array([-80.0, -10.0]), np.array([-20.0, np.nan]), default_tx=-26.0, rx_correction=3.0
+    )
+    assert att.tolist() == [57.0, 0.0]
+    assert unknown
+
+
+def test_scan_segmentation_and_gaen_weights() -> None:
+    t = np.array([0.0, 1.0, 2.0, 250.0, 251.0, 900.0])
+    assert scan_ids(t).tolist() == [0, 0, 0, 1, 1, 2]
+    assert gaen_scan_weights(np.array([0.0, 250.0, 900.0])).tolist() == [120.0, 250.0, 300.0]
+
+
+def test_close_long_dense_contact_is_a_close_contact() -> None:
+    t, rssi = _dense(30, -60.0)
+    c = analyze_contact(t, rssi, np.full(t.shape, -20.0))
+    assert c.regime == "dense"
+    assert c.n_sightings == t.size
+    assert c.observed_minutes == pytest.approx(30.0)
+    assert c.coverage == pytest.approx(1.0)
+    assert c.min_att == c.typical_att == 40.0
+    assert c.minutes_close > 25.0
+    assert c.tc4tl
+    assert c.distance_band == "<1m"
+    assert not c.uncalibrated_tx
+    # 40 dB is in CWA's first bucket: 30 min x 0.8.
+    assert c.bucket_seconds == (1800.0, 0.0, 0.0, 0.0)
+    assert c.weighted_minutes == pytest.approx(24.0)
+
+
+def test_far_contact_is_not_close_and_short_contact_is_not_long() -> None:
+    t, rssi = _dense(60, -105.0)
+    far = analyze_contact(t, rssi)
+    assert not far.tc4tl
+    assert far.minutes_close < 5.0
+    assert far.uncalibrated_tx
+    assert far.distance_band == ">3m"
+    t, rssi = _dense(5, -60.0)
+    short = analyze_contact(t, rssi, np.full(t.shape, -20.0))
+    assert not short.tc4tl
+    assert short.minutes_close <= 5.0
+
+
+def test_sparse_scans_are_weighted_by_time_since_previous_scan() -> None:
+    t, rssi = _gaen(8, -60.0)
+    c = analyze_contact(t, rssi, np.full(t.shape, -20.0))
+    assert c.regime == "sparse"
+    assert c.sparse_scans
+    assert c.n_scans == 8
+    assert c.observed_minutes == pytest.approx((120 + 7 * 250) / 60)
+
+
+def test_scan_seconds_given_by_caller_override_the_contact_view() -> None:
+    t, rssi = _gaen(3, -60.0)
+    c = analyze_contact(t, rssi, scan_seconds=np.full(t.shape, 60.0))
+    assert c.observed_minutes == pytest.approx(3.0)
+
+
+def test_p_within_is_monotone_and_a_probability() -> None:
+    level = np.linspace(20, 110, 50)
+    p = p_within(level, 2.0, PathLossModel())
+    assert np.all((p >= 0) & (p <= 1))
+    assert np.all(np.diff(p) <= 1e-12)
+    assert p[0] > 0.95
+    assert p[-1] < 0.05
+
+
+def test_decision_threshold_and_distance_are_configurable() -> None:
+    t, rssi = _dense(20, -75.0)
+    base = analyze_contact(t, rssi, np.full(t.shape, -20.0))
+    lenient = analyze_contact(
+        t, rssi, np.full(t.shape, -20.0), config=EngineConfig(decision_minutes=0.5)
+    )
+    assert lenient.tc4tl
+    wide = analyze_contact(t, rssi, np.full(t.shape, -20.0), config=EngineConfig(distance_m=3.0))
+    assert wide.minutes_close >= base.minutes_close
+    mid, lo, hi = base.minutes_within[2.0]
+    assert lo <= mid <= hi
+
+
+def test_unsorted_input_gives_the_same_contact() -> None:
+    t, rssi = _dense(10, -70.0)
+    rssi = rssi + np.sin(t)
+    perm = np.random.default_rng(1).permutation(t.size)
+    assert analyze_contact(t[perm], rssi[perm]) == analyze_contact(t, rssi)
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(InvalidInput):
+        analyze_contact(np.array([]), np.array([]))
+    with pytest.raises(InvalidInput):
+        analyze_contact(np.array([1.0, 2.0]), np.array([-60.0]))
+    with pytest.raises(InvalidInput):
+        analyze_contact(np.array([1.0, np.nan]), np.array([-60.0, -60.0]))
+
+
+def test_relay_flag_on_implausible_jump() -> None:
+    t = T0 + np.array([0.0, 0.5, 1.0, 1.5])
+    c = analyze_contact(t, np.array([-40.0, -100.0, -40.0, -100.0]))
+    assert c.possible_relay
+
+
+def test_contacts_group_by_id() -> None:
+    t1, r1 = _dense(20, -60.0)
+    t2, r2 = _dense(20, -100.0)
+    ids = np.array(["a"] * t1.size + ["b"] * t2.size)
+    out = analyze_contacts(ids, np.r_[t1, t2], np.r_[r1, r2], np.full(t1.size + t2.size, -20.0))
+    assert list(out) == ["a", "b"]
+    assert out["a"].tc4tl
+    assert not out["b"].tc4tl
+
+
+def test_gaen_view_feeds_the_cwa_preset() -> None:
+    t, rssi = _gaen(6, -80.0, period=300.0)  # attenuation 60 dB: CWA weight 0.8
+    windows = exposure_windows(t, rssi, np.full(t.shape, -20.0), report_type=1, infectiousness=2)
+    assert len(windows) == 1
+    w = windows[0]
+    assert w.min_attenuation.tolist() == [60.0] * 6
+    assert w.seconds_since_last_scan.tolist() == [120.0] + [300.0] * 5
+    result = cwa_risk(windows, CWA_V2)
+    # (120 + 1500) s x 0.8 / 60 = 21.6 min, x TRL 8 value 1.6 = 34.56 -> HIGH
+    assert result.windows[0] is not None
+    assert result.windows[0].normalized_time == pytest.approx(34.56)
+    assert result.total_risk_level == RISK_HIGH
+
+
+def test_gaen_view_splits_windows_at_30_minutes() -> None:
+    t, rssi = _gaen(20, -80.0, period=250.0)
+    windows = exposure_windows(t, rssi)
+    assert len(windows) == 3
+    assert sum(w.seconds_since_last_scan.size for w in windows) == 20
