@@ -488,6 +488,15 @@ class Store:
         )
         return ProcessedFile(**rows[0]) if rows else None
 
+    def processed_file_names(self, source: str) -> set[str]:
+        """Names (the sync worker stores absolute URLs) of the files processed from ``source``."""
+        rows = self._query(
+            "reading processed files",
+            "SELECT name FROM processed_files WHERE source = ?",
+            (source,),
+        )
+        return {r["name"] for r in rows}
+
     def diagnosis_keys(self, since_interval: int | None = None) -> list[StoredDiagnosisKey]:
         """Stored diagnosis keys valid at or after ``since_interval`` (all when None)."""
         rows = self._query(
