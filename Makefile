@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all install test lint typecheck unit bench demo proto clean check-python
+.PHONY: all install test lint typecheck unit bench accuracy demo proto clean check-python
 
 all: test
 
@@ -15,6 +15,8 @@ check-python:
 	  { echo "bluezoned needs Python >= 3.11 as '$(PYTHON)' (set PYTHON=...)"; exit 1; }
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
 	  { echo "missing system package: python3-venv (apt-get install python3-venv)"; exit 1; }
+	@command -v dbus-daemon >/dev/null || \
+	  echo "note: dbus-daemon not found (apt-get install dbus-daemon): the radio tests will be skipped"
 
 $(STAMP): pyproject.toml | check-python
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +42,12 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python bench/bench_keys.py
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_match.py
+	$(BIN)/python bench/bench_radio.py
+
+# The accuracy evaluation on the real RSSI datasets in ../shared/data/rssi (read in place).
+accuracy: $(STAMP)
+	$(BIN)/python -m bench.accuracy
 
 demo: $(STAMP)
 	$(BIN)/bluezoned demo

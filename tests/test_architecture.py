@@ -13,7 +13,19 @@ EDGE_MODULES = ["asyncio", "bleak", "dbus_fast", "sqlite3", "sqlite_utils", "cli
 
 @pytest.mark.parametrize(
     "module",
-    ["bluezoned.exposure.keys", "bluezoned.exposure.keyfile", "bluezoned.ble.payload"],
+    [
+        "bluezoned.exposure.keys",
+        "bluezoned.exposure.keyfile",
+        "bluezoned.exposure.tekmac",
+        "bluezoned.exposure.matcher",
+        "bluezoned.exposure.contacts",
+        "bluezoned.exposure.risk",
+        "bluezoned.exposure.presets",
+        "bluezoned.exposure.rssi_csv",
+        "bluezoned.ble.payload",
+        "bluezoned.ble.aggregator",
+        "bluezoned.ble.supervision",
+    ],
 )
 def test_pure_modules_import_no_edge(module: str) -> None:
     code = (

@@ -57,6 +57,8 @@ RETENTION: Final = 14 * 86_400
 FAILED_ATTEMPTS_PER_MINUTE: Final = 10
 """Wrong codes tolerated per client address per minute: 10^8 codes make guessing hopeless."""
 AUDIENCE: Final = "bluezoned-publish"
+MIN_HMAC_SECRET_BYTES: Final = 16
+"""The verification protocol asks for an HMAC secret of at least 128 bits (key-distribution.md §2.1)."""
 _TEST_TYPES: Final = {
     "confirmed": ReportType.CONFIRMED_TEST,
     "likely": ReportType.CONFIRMED_CLINICAL_DIAGNOSIS,
@@ -340,11 +342,13 @@ class AuthorityServer:
             raise _Refusal(400, "bad_key", str(exc)) from exc
         secret = _b64(body.get("hmacKey"))
         expected = _b64(claims.get("tekmac"))
-        if (
-            secret is None
-            or expected is None
-            or not hmac.compare_digest(tek_hmac(secret, keys), expected)
-        ):
+        if secret is None or len(secret) < MIN_HMAC_SECRET_BYTES:
+            raise _Refusal(
+                400,
+                "bad_request",
+                f"'hmacKey' must be base64 of at least {MIN_HMAC_SECRET_BYTES} bytes",
+            )
+        if expected is None or not hmac.compare_digest(tek_hmac(secret, keys), expected):
             raise _Refusal(400, "hmac_mismatch", "the keys do not match the certificate's HMAC")
         starts = [key.rolling_start for key in keys]
         if max(starts.count(start) for start in starts) > MAX_KEYS_PER_START:

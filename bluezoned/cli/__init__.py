@@ -8,12 +8,16 @@ import click
 
 from bluezoned import __version__
 from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, default_state_dir, parse_now
+from bluezoned.cli.analyze import analyze
 from bluezoned.cli.authority import authority
+from bluezoned.cli.bench import bench
 from bluezoned.cli.demo import demo
 from bluezoned.cli.keyfile import keyfile
 from bluezoned.cli.keys import keys
 from bluezoned.cli.sightings import sightings
+from bluezoned.cli.sim import sim
 from bluezoned.cli.status import status
+from bluezoned.cli.sync import sync
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -39,12 +43,16 @@ def cli(ctx: click.Context, state_dir: Path | None, now_text: str | None) -> Non
     ctx.obj = CliState(state_dir=state_dir or default_state_dir(), now=now)
 
 
+cli.add_command(analyze)
 cli.add_command(authority)
+cli.add_command(bench)
 cli.add_command(demo)
 cli.add_command(keys)
 cli.add_command(keyfile)
 cli.add_command(sightings)
+cli.add_command(sim)
 cli.add_command(status)
+cli.add_command(sync)
 
 
 def main() -> None:

@@ -225,6 +225,8 @@ async def test_certificate_binds_exactly_these_keys_and_is_single_use(running: R
     assert (status, reply["code"]) == (400, "hmac_mismatch")
     status, reply = await running.publish(keys, certificate, secrets.token_bytes(32))
     assert (status, reply["code"]) == (400, "hmac_mismatch")
+    status, reply = await running.publish(keys, certificate, secrets.token_bytes(8))
+    assert (status, reply["code"]) == (400, "bad_request")
     assert (await running.publish(keys, certificate, secret))[0] == 200
     status, reply = await running.publish(keys, certificate, secret)
     assert (status, reply["code"]) == (401, "certificate_used")
