@@ -16,6 +16,7 @@ EDGE_MODULES = ["asyncio", "bleak", "dbus_fast", "sqlite3", "sqlite_utils", "cli
     [
         "bluezoned.exposure.keys",
         "bluezoned.exposure.keyfile",
+        "bluezoned.csvlines",
         "bluezoned.exposure.tekmac",
         "bluezoned.exposure.matcher",
         "bluezoned.exposure.contacts",

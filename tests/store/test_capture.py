@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import bluezoned.store.capture as capture_module
+from bluezoned import csvlines
 from bluezoned.const import RETENTION_DAYS, SECONDS_PER_DAY
 from bluezoned.errors import BadRecords, InvalidInput
 from bluezoned.models import Sighting
@@ -115,11 +116,11 @@ def test_every_problem_of_a_line_and_every_bad_line_is_reported() -> None:
 
 
 def test_problem_list_is_bounded_but_the_count_is_not() -> None:
-    bad = capture_module.MAX_RECORDED_PROBLEMS + 500
+    bad = csvlines.MAX_RECORDED_PROBLEMS + 500
     with pytest.raises(BadRecords) as excinfo:
         parse("t,rpi,aem,rssi\n" + "bad\n" * bad)
     assert excinfo.value.total_bad == bad
-    assert len(excinfo.value.problems) == capture_module.MAX_RECORDED_PROBLEMS
+    assert len(excinfo.value.problems) == csvlines.MAX_RECORDED_PROBLEMS
 
 
 def test_rows_older_than_retention_are_skipped_and_counted() -> None:
