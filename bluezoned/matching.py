@@ -1,36 +1,205 @@
-"""Glue between the store and the pure matcher: match newly downloaded keys, store the exposures.
+"""Glue between the store and the pure engine: match pending key files, score each contact, store the exposures.
 
-A composition module (like the daemon): it reads sightings from the store, hands arrays to
-``exposure.matcher`` and writes one ``ExposureRecord`` per matched key and contact. It has
-the signature of ``sync.worker.MatchNewKeys``. Risk scoring is left to the risk engine:
-``risk_level`` stays None here.
+A composition module (like the daemon): it reads unmatched key files and sightings from the
+store, hands arrays to ``exposure.matcher`` and ``exposure.contacts``/``exposure.risk`` and
+writes one ``ExposureRecord`` per matched key, together with the matched keys and the files'
+``matched_at``, in one store transaction (``Store.complete_matching``). It is resumable:
+:func:`match_new_keys` matches every file the store holds as unmatched, so a run that crashed
+between storing a file and matching it is finished by the next call (the sync worker calls it
+at the start of every run; the daemon calls ``match_new_keys(store, now)`` at start-up).
+
+Per exposure:
+
+* RSSI is each 10-s bucket's ``rssi_max``: the engine's level and CWA v2's weighting both use
+  the minimum attenuation, and the bucket maximum gives exactly the per-unit minimum, where
+  the bucket mean would raise it by the fading inside the bucket.
+* TX power is the decrypted AEM of each sighting; time is the bucket's first sighting.
+* ``duration_seconds`` is the engine's observed duration: the seconds of observation units
+  that hold a sighting (60-s slices when scanning densely, GAEN scan weights when sparse), not
+  the first-to-last span (which counts the gaps) nor ``minutes_close`` (a path-loss estimate).
+* ``risk_level`` is the Corona-Warn-App v2 result of the contact's exposure windows, with the
+  key's report type, days since onset and TRL: 2 (HIGH) when CWA rates it HIGH, else 1 (LOW,
+  also below CWA's own LOW threshold); None for a key whose report type CWA cannot score
+  (e.g. revoked). ``risk_score`` is CWA's normalized time: TRL value times weighted minutes,
+  summed over the windows (HIGH from 9 in one day). Each contact is scored alone; CWA's
+  aggregate over all contacts of a day is not computed here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
-from bluezoned.const import RETENTION_DAYS, SECONDS_PER_DAY
+from bluezoned.const import MATCH_PARALLEL_MIN_KEYS, RETENTION_DAYS, SECONDS_PER_DAY
+from bluezoned.errors import InvalidInput, KeyFileRejected
+from bluezoned.exposure.bulk import BACKEND_NUMBA, choose_backend
+from bluezoned.exposure.contacts import EngineConfig, analyze_contact, exposure_windows
+from bluezoned.exposure.keyfile import read_export_archive_unverified
 from bluezoned.exposure.keys import interval_number
-from bluezoned.exposure.matcher import KeyArrays, SightingArrays, match, select_keys
-from bluezoned.models import DiagnosisKey
-from bluezoned.store import ExposureRecord, Store
+from bluezoned.exposure.matcher import (
+    KeyArrays,
+    KeyContact,
+    MatchConfig,
+    MatchResult,
+    SightingArrays,
+    match,
+    match_parallel,
+    select_keys,
+)
+from bluezoned.exposure.presets import (
+    CWA_V2,
+    INFECTIOUSNESS_NONE,
+    INFECTIOUSNESS_STANDARD,
+    CwaParameters,
+)
+from bluezoned.exposure.risk import (
+    CWA_TRL_TO_ONSET_AND_REPORT,
+    cwa_risk,
+    key_window_metadata,
+)
+from bluezoned.models import DiagnosisKey, SightingBucket
+from bluezoned.store import ExposureRecord, ProcessedFile, Store, StoredDiagnosisKey
 
-__all__ = ["match_new_keys"]
+__all__ = ["INFECTIOUSNESS_WHEN_ONSET_MISSING", "match_new_keys", "score_contact"]
+
+_log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+DEFAULT_ENGINE: Final = EngineConfig()
+DEFAULT_MATCH: Final = MatchConfig()
+
+INFECTIOUSNESS_WHEN_ONSET_MISSING: Final = INFECTIOUSNESS_STANDARD
+"""GAEN's ``infectiousnessWhenDaysSinceOnsetMissing`` for keys carrying neither days since
+onset nor a decodable TRL: CWA maps them to NONE (window dropped), which would hide every
+exposure from servers that publish bare keys; STANDARD scores them as an ordinary case."""
 
 
-def match_new_keys(store: Store, keys: Sequence[DiagnosisKey], now: float) -> list[ExposureRecord]:
-    """Match ``keys`` against the stored sightings of the retention window; store and return the exposures."""
-    if not keys:
+def match_new_keys(
+    store: Store,
+    now: float,
+    parsed: Mapping[bytes, Sequence[DiagnosisKey]] | None = None,
+    *,
+    engine: EngineConfig = DEFAULT_ENGINE,
+    params: CwaParameters = CWA_V2,
+    match_config: MatchConfig = DEFAULT_MATCH,
+) -> list[ExposureRecord]:
+    """Match every unmatched key file (keys from ``parsed`` by SHA-256, else from its stored bytes); return the new exposures.
+
+    Exposures, matched keys and the files' ``matched_at`` are stored in one transaction. A
+    file is matched against the sightings of the retention window made before it was
+    downloaded; sightings after that are replays.
+    """
+    files = store.unmatched_files()
+    if not files:
         return []
-    buckets = store.sighting_buckets(since=now - RETENTION_DAYS * SECONDS_PER_DAY)
-    if not buckets:
-        return []
+    loaded = [(f, _keys_of(store, f, parsed or {})) for f in files]
+    found: list[tuple[ExposureRecord, StoredDiagnosisKey]] = []
+    if any(keys for _, keys in loaded):
+        buckets = store.sighting_buckets(since=now - RETENTION_DAYS * SECONDS_PER_DAY)
+        if buckets:
+            found = _match(loaded, buckets, now, engine, params, match_config)
+    ids = store.complete_matching(
+        [f.sha256 for f in files], [k for _, k in found], [e for e, _ in found], now
+    )
+    return [replace(e, id=i) for (e, _), i in zip(found, ids, strict=True)]
+
+
+def score_contact(
+    key: DiagnosisKey,
+    t: FloatArray,
+    rssi: FloatArray,
+    tx_power: FloatArray,
+    *,
+    calibration_confidence: int = 0,
+    engine: EngineConfig = DEFAULT_ENGINE,
+    params: CwaParameters = CWA_V2,
+) -> tuple[float, float, int | None, float | None]:
+    """(observed seconds, min attenuation, CWA risk level, CWA normalized time) of one key's sightings."""
+    contact = analyze_contact(t, rssi, tx_power, config=engine)
+    report_type, infectiousness = key_window_metadata(
+        None if key.report_type is None else int(key.report_type),
+        key.days_since_onset,
+        key.transmission_risk_level,
+    )
+    if (
+        key.days_since_onset is None
+        and key.transmission_risk_level not in CWA_TRL_TO_ONSET_AND_REPORT
+    ):
+        infectiousness = INFECTIOUSNESS_WHEN_ONSET_MISSING
+    level: int | None = None
+    score: float | None = None
+    # GAEN hands no window of a NONE-infectiousness key to the app (protocol.md §7.3).
+    windows = (
+        ()
+        if infectiousness == INFECTIOUSNESS_NONE
+        else exposure_windows(
+            t,
+            rssi,
+            tx_power,
+            config=engine,
+            report_type=report_type,
+            infectiousness=infectiousness,
+            calibration_confidence=calibration_confidence,
+        )
+    )
+    try:
+        result = cwa_risk(windows, params)
+    except InvalidInput:
+        _log.info("a matched key of report type %s has no CWA risk", report_type)
+    else:
+        level = result.total_risk_level
+        score = float(sum(w.normalized_time for w in result.windows if w is not None))
+    return contact.observed_minutes * 60.0, contact.min_att, level, score
+
+
+def _keys_of(
+    store: Store, file: ProcessedFile, parsed: Mapping[bytes, Sequence[DiagnosisKey]]
+) -> Sequence[DiagnosisKey]:
+    keys = parsed.get(file.sha256)
+    if keys is not None:
+        return keys
+    data = store.pending_key_file_data(file.sha256)
+    if data is None:
+        _log.warning("key file %s: no stored bytes to match; marking it matched", file.name)
+        return ()
+    try:
+        # Verified before it was stored; the store is the device's own (mode 0600).
+        export = read_export_archive_unverified(data)
+    except KeyFileRejected as exc:
+        _log.warning(
+            "key file %s: stored bytes unreadable (%s); marking it matched", file.name, exc
+        )
+        return ()
+    return (*export.keys, *export.revised_keys)
+
+
+def _match(
+    loaded: Sequence[tuple[ProcessedFile, Sequence[DiagnosisKey]]],
+    buckets: Sequence[SightingBucket],
+    now: float,
+    engine: EngineConfig,
+    params: CwaParameters,
+    match_config: MatchConfig,
+) -> list[tuple[ExposureRecord, StoredDiagnosisKey]]:
+    keys = [k for _, file_keys in loaded for k in file_keys]
+    counts = [len(file_keys) for _, file_keys in loaded]
+    owner = np.repeat(np.arange(len(loaded)), counts)
+    columns = KeyArrays.from_keys(keys)
+    all_keys = KeyArrays(
+        key_data=columns.key_data,
+        rolling_start=columns.rolling_start,
+        rolling_period=columns.rolling_period,
+        published_at=np.repeat(np.array([f.processed_at for f, _ in loaded]), counts),
+    )
     sightings = SightingArrays.from_buckets(buckets)
-    # Sightings after the download cannot come from the key's owner: treat them as replays.
-    all_keys = KeyArrays.from_keys(keys, published_at=now)
     keep = np.flatnonzero(
         select_keys(
             all_keys,
@@ -40,36 +209,57 @@ def match_new_keys(store: Store, keys: Sequence[DiagnosisKey], now: float) -> li
     )
     if keep.size == 0:
         return []
-    result = match(all_keys.subset(keep), sightings)
-    found: list[ExposureRecord] = []
+    result = _run_match(all_keys.subset(keep), sightings, match_config)
+    found = []
     for contact in result.contacts():
-        key = keys[int(keep[contact.key_index])]
-        hit = [buckets[int(i)] for i in contact.sighting_index]
-        attenuations = [
-            int(tx) - b.rssi_max for tx, b in zip(contact.tx_power.tolist(), hit, strict=True)
-        ]
-        record = ExposureRecord(
-            key_data=key.key_data,
-            rolling_start=key.rolling_start,
-            start=min(b.first_seen for b in hit),
-            end=max(b.last_seen for b in hit),
-            duration_seconds=float(len({b.bucket for b in hit}) * store.bucket_seconds),
-            sightings=sum(b.count for b in hit),
-            created=now,
-            min_attenuation=min(attenuations) if attenuations else None,
-        )
-        record_id = store.add_exposure(record)
-        found.append(
-            ExposureRecord(
-                record.key_data,
-                record.rolling_start,
-                record.start,
-                record.end,
-                record.duration_seconds,
-                record.sightings,
-                record.created,
-                record.min_attenuation,
-                id=record_id,
-            )
-        )
+        index = int(keep[contact.key_index])
+        file = loaded[int(owner[index])][0]
+        key = keys[index]
+        record = _exposure(key, contact, buckets, now, engine, params)
+        found.append((record, StoredDiagnosisKey(key, file.source, file.sha256, now)))
     return found
+
+
+def _run_match(keys: KeyArrays, sightings: SightingArrays, config: MatchConfig) -> MatchResult:
+    workers = os.cpu_count() or 1
+    # The numba kernel releases the GIL, so threads use every core without pickling.
+    if (
+        workers > 1
+        and len(keys) >= MATCH_PARALLEL_MIN_KEYS
+        and choose_backend(len(keys), config.backend) == BACKEND_NUMBA
+    ):
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return match_parallel(keys, sightings, config, executor=pool, tasks=workers)
+    return match(keys, sightings, config)
+
+
+def _exposure(
+    key: DiagnosisKey,
+    contact: KeyContact,
+    buckets: Sequence[SightingBucket],
+    now: float,
+    engine: EngineConfig,
+    params: CwaParameters,
+) -> ExposureRecord:
+    hit = [buckets[int(i)] for i in contact.sighting_index]
+    seconds, min_att, level, score = score_contact(
+        key,
+        np.array([b.first_seen for b in hit], dtype=np.float64),
+        np.array([b.rssi_max for b in hit], dtype=np.float64),
+        contact.tx_power.astype(np.float64),
+        calibration_confidence=int(contact.calibration_confidence.max(initial=0)),
+        engine=engine,
+        params=params,
+    )
+    return ExposureRecord(
+        key_data=key.key_data,
+        rolling_start=key.rolling_start,
+        start=min(b.first_seen for b in hit),
+        end=max(b.last_seen for b in hit),
+        duration_seconds=seconds,
+        sightings=sum(b.count for b in hit),
+        created=now,
+        min_attenuation=round(min_att),
+        risk_level=level,
+        risk_score=score,
+    )

@@ -153,5 +153,35 @@ def _exposures(db: Database) -> None:
     )
 
 
+@_migration("0004_resumable_matching")
+def _resumable_matching(db: Database) -> None:
+    _run(
+        db,
+        # NULL until the file's keys were matched; files stored before this migration were
+        # matched in the run that stored them.
+        "ALTER TABLE processed_files ADD COLUMN matched_at REAL",
+        "UPDATE processed_files SET matched_at = processed_at",
+        "CREATE INDEX processed_files_unmatched ON processed_files (processed_at)"
+        " WHERE matched_at IS NULL",
+        # The verified bytes of a file whose keys are not matched yet: the journal that lets
+        # matching resume after a crash without downloading the file again. A rowid table:
+        # megabyte rows are what WITHOUT ROWID handles badly.
+        """
+        CREATE TABLE pending_key_files (
+            sha256 BLOB PRIMARY KEY CHECK (length(sha256) = 32),
+            data BLOB NOT NULL
+        )
+        """,
+        # Keep only downloaded keys that back an exposure (the store module's docstring).
+        """
+        DELETE FROM diagnosis_keys WHERE NOT EXISTS (
+            SELECT 1 FROM exposures e
+            WHERE e.key_data = diagnosis_keys.key_data
+              AND e.rolling_start = diagnosis_keys.rolling_start
+        )
+        """,
+    )
+
+
 MIGRATION_NAMES: Final = tuple(_names)
 """Every known migration, in the order they apply."""

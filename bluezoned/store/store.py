@@ -3,6 +3,17 @@
 One ``Store`` owns one connection and is used from one thread (the daemon's single-thread
 executor). Every write is one transaction; sqlite3 errors leave this module only as
 :class:`~bluezoned.errors.StoreError` naming the database and what failed.
+
+Downloaded keys (migration 0004): the store keeps a record of every processed key file
+(hash, name, size, key count, when processed, when matched) but not the strangers' keys in
+it. A verified file is recorded together with its bytes (:meth:`Store.add_pending_key_file`),
+unmatched, in one transaction; matching then stores the exposures, the keys that matched
+(they back the exposures) and the file's ``matched_at`` in one transaction and drops the bytes
+(:meth:`Store.complete_matching`). A crash in between leaves the file pending: the next run
+matches it from its stored bytes without downloading it again. Keys that matched nothing are
+never written: a key can only match sightings made before its publication (later ones are
+replays), so once its file was matched it has no further use on the device, and writing a
+national day's million rows would cost about ten seconds.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ import math
 import os
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +57,9 @@ SHA256_LENGTH: Final = 32
 _FILE_MODE: Final = 0o600
 _DIR_MODE: Final = 0o700
 _SIDE_FILE_SUFFIXES: Final = ("-wal", "-shm", "-journal")
+_SELECT_FILES: Final = (
+    "SELECT sha256, source, name, size, keys, processed_at, etag, matched_at FROM processed_files"
+)
 
 _UPSERT_BUCKET: Final = """
 INSERT INTO sightings (rpi, bucket, count, first_seen, last_seen, rssi_max, rssi_sum, aem)
@@ -129,6 +143,8 @@ class ProcessedFile:
     keys: int
     processed_at: float
     etag: str | None = None
+    matched_at: float | None = None
+    """When its keys were matched against the sightings; None while matching is pending."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +189,7 @@ class PurgeResult:
     processed_files: int
     chunks: int
     finished: bool
+    pending_key_files: int = 0
 
     @property
     def total(self) -> int:
@@ -183,6 +200,7 @@ class PurgeResult:
             + self.diagnosis_keys
             + self.exposures
             + self.processed_files
+            + self.pending_key_files
         )
 
 
@@ -457,22 +475,85 @@ class Store:
             return conn.executemany(_UPSERT_DIAGNOSIS_KEY, rows).rowcount
 
     def record_processed_file(self, file: ProcessedFile) -> bool:
-        """Record a fully ingested key file; False if its hash was already recorded."""
+        """Record a fully ingested key file (matched at ``processed_at`` unless set); False if already recorded."""
         _check_processed_file(file)
         with self._write("recording a processed file"):
-            return self._insert_processed_file(file)
+            return self._insert_processed_file(file, _matched_at(file))
 
     def add_key_file(self, file: ProcessedFile, keys: Iterable[DiagnosisKey]) -> int:
-        """Store a file's keys and its processed record in ONE transaction (never half-stored).
+        """Store a file's keys and its record, as matched by the caller, in ONE transaction.
 
         Returns the keys new or changed; 0 without writing if the file was already processed.
         """
         _check_processed_file(file)
         rows = _diagnosis_key_rows(keys, file.source, file.sha256, file.processed_at)
         with self._write("storing a key file") as conn:
-            if not self._insert_processed_file(file):
+            if not self._insert_processed_file(file, _matched_at(file)):
                 return 0
             return conn.executemany(_UPSERT_DIAGNOSIS_KEY, rows).rowcount
+
+    def add_pending_key_file(self, file: ProcessedFile, data: bytes) -> bool:
+        """Record a verified file, unmatched, with its bytes in ONE transaction; False if already recorded."""
+        _check_processed_file(file)
+        with self._write("storing a key file") as conn:
+            if not self._insert_processed_file(file, None):
+                return False
+            conn.execute(
+                "INSERT INTO pending_key_files (sha256, data) VALUES (?, ?)", (file.sha256, data)
+            )
+            return True
+
+    def unmatched_files(self) -> list[ProcessedFile]:
+        """Processed files whose keys are not matched yet, oldest first."""
+        rows = self._query(
+            "reading processed files",
+            _SELECT_FILES + " WHERE matched_at IS NULL ORDER BY processed_at, name",
+            (),
+        )
+        return [ProcessedFile(**row) for row in rows]
+
+    def pending_key_file_data(self, sha256: bytes) -> bytes | None:
+        """The stored bytes of an unmatched file, or None when there are none."""
+        rows = self._query(
+            "reading a pending key file",
+            "SELECT data FROM pending_key_files WHERE sha256 = ?",
+            (sha256,),
+        )
+        return bytes(rows[0]["data"]) if rows else None
+
+    def complete_matching(
+        self,
+        files: Iterable[bytes],
+        keys: Iterable[StoredDiagnosisKey],
+        exposures: Sequence[ExposureRecord],
+        at: float,
+    ) -> list[int]:
+        """In ONE transaction: store the matched keys and the exposures, mark ``files`` matched at ``at``, drop their bytes.
+
+        Returns the exposures' ids in order; an exposure already stored is updated (see
+        :meth:`add_exposure`).
+        """
+        shas = list(files)
+        for sha in shas:
+            _check_sha256(sha)
+        rows = [
+            row
+            for k in keys
+            for row in _diagnosis_key_rows([k.key], k.source, k.file_sha256, k.added_at)
+        ]
+        for exposure in exposures:
+            _check_exposure(exposure)
+        with self._write("storing matches") as conn:
+            conn.executemany(_UPSERT_DIAGNOSIS_KEY, rows)
+            ids = [self._upsert_exposure(e) for e in exposures]
+            conn.executemany(
+                "UPDATE processed_files SET matched_at = ? WHERE sha256 = ? AND matched_at IS NULL",
+                [(at, sha) for sha in shas],
+            )
+            conn.executemany(
+                "DELETE FROM pending_key_files WHERE sha256 = ?", [(sha,) for sha in shas]
+            )
+        return ids
 
     def is_file_processed(self, sha256: bytes) -> bool:
         """True if a key file with this SHA-256 was already ingested."""
@@ -482,11 +563,19 @@ class Store:
         """The processed-file record for this SHA-256, if any."""
         rows = self._query(
             "reading processed files",
-            "SELECT sha256, source, name, size, keys, processed_at, etag FROM processed_files"
-            " WHERE sha256 = ?",
+            _SELECT_FILES + " WHERE sha256 = ?",
             (sha256,),
         )
         return ProcessedFile(**rows[0]) if rows else None
+
+    def processed_files(self, source: str | None = None) -> list[ProcessedFile]:
+        """Records of the processed key files (of ``source``, or all), oldest first."""
+        rows = self._query(
+            "reading processed files",
+            _SELECT_FILES + " WHERE source = ? OR ? IS NULL ORDER BY processed_at, name",
+            (source, source),
+        )
+        return [ProcessedFile(**row) for row in rows]
 
     def processed_file_names(self, source: str) -> set[str]:
         """Names (the sync worker stores absolute URLs) of the files processed from ``source``."""
@@ -531,39 +620,9 @@ class Store:
 
         An update keeps ``alerted_at`` of the stored row.
         """
-        if len(exposure.key_data) != TEK_LENGTH:
-            raise InvalidInput(f"exposure key is {len(exposure.key_data)} bytes, not 16")
-        if exposure.end < exposure.start:
-            raise InvalidInput("exposure ends before it starts")
+        _check_exposure(exposure)
         with self._write("storing an exposure"):
-            row = next(
-                self._db.query(
-                    "INSERT INTO exposures (key_data, rolling_start, start_time, end_time,"
-                    " duration_seconds, sightings, min_attenuation, risk_level, risk_score,"
-                    " created, alerted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (key_data, rolling_start, start_time) DO UPDATE SET"
-                    " end_time = excluded.end_time,"
-                    " duration_seconds = excluded.duration_seconds,"
-                    " sightings = excluded.sightings,"
-                    " min_attenuation = excluded.min_attenuation,"
-                    " risk_level = excluded.risk_level, risk_score = excluded.risk_score"
-                    " RETURNING id",
-                    (
-                        exposure.key_data,
-                        exposure.rolling_start,
-                        exposure.start,
-                        exposure.end,
-                        exposure.duration_seconds,
-                        exposure.sightings,
-                        exposure.min_attenuation,
-                        exposure.risk_level,
-                        exposure.risk_score,
-                        exposure.created,
-                        exposure.alerted_at,
-                    ),
-                )
-            )
-        return int(row["id"])
+            return self._upsert_exposure(exposure)
 
     def exposures(self, *, unalerted_only: bool = False) -> list[ExposureRecord]:
         """Stored exposures (only those not yet alerted, if asked), oldest start first."""
@@ -627,7 +686,8 @@ class Store:
         """Delete what is older than ``before`` in chunks of ``chunk_rows``, one transaction each.
 
         Deleted: sighting buckets that end at or before ``before``; own and diagnosis keys whose
-        validity ended at or before it; exposures that ended and key files processed before it.
+        validity ended at or before it; exposures that ended and key files processed before it
+        (with the bytes of any still unmatched).
         Stops after ``max_chunks`` chunks that deleted rows, with ``finished=False``; call
         again to resume.
         """
@@ -662,6 +722,14 @@ class Store:
                 "exposures",
                 "DELETE FROM exposures WHERE id IN (SELECT id FROM exposures"
                 " WHERE end_time < ? LIMIT ?)",
+                (before,),
+            ),
+            # The bytes of a file still unmatched after retention: its keys have expired.
+            (
+                "pending_key_files",
+                "DELETE FROM pending_key_files WHERE sha256 IN (SELECT p.sha256"
+                " FROM pending_key_files p JOIN processed_files f ON f.sha256 = p.sha256"
+                " WHERE f.processed_at < ? LIMIT ?)",
                 (before,),
             ),
             (
@@ -833,11 +901,12 @@ class Store:
             conn.executemany(_UPSERT_BUCKET, rows)
         return len(rows)
 
-    def _insert_processed_file(self, file: ProcessedFile) -> bool:
+    def _insert_processed_file(self, file: ProcessedFile, matched_at: float | None) -> bool:
         return bool(
             self._db.execute(
                 "INSERT INTO processed_files (sha256, source, name, etag, size, keys,"
-                " processed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                " processed_at, matched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (sha256) DO NOTHING",
                 (
                     file.sha256,
                     file.source,
@@ -846,9 +915,40 @@ class Store:
                     file.size,
                     file.keys,
                     file.processed_at,
+                    matched_at,
                 ),
             ).rowcount
         )
+
+    def _upsert_exposure(self, exposure: ExposureRecord) -> int:
+        row = next(
+            self._db.query(
+                "INSERT INTO exposures (key_data, rolling_start, start_time, end_time,"
+                " duration_seconds, sightings, min_attenuation, risk_level, risk_score,"
+                " created, alerted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (key_data, rolling_start, start_time) DO UPDATE SET"
+                " end_time = excluded.end_time,"
+                " duration_seconds = excluded.duration_seconds,"
+                " sightings = excluded.sightings,"
+                " min_attenuation = excluded.min_attenuation,"
+                " risk_level = excluded.risk_level, risk_score = excluded.risk_score"
+                " RETURNING id",
+                (
+                    exposure.key_data,
+                    exposure.rolling_start,
+                    exposure.start,
+                    exposure.end,
+                    exposure.duration_seconds,
+                    exposure.sightings,
+                    exposure.min_attenuation,
+                    exposure.risk_level,
+                    exposure.risk_score,
+                    exposure.created,
+                    exposure.alerted_at,
+                ),
+            )
+        )
+        return int(row["id"])
 
     def _query(self, action: str, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         with self._errors(action):
@@ -959,6 +1059,17 @@ def _check_key(key_data: bytes, rolling_start: int, rolling_period: int) -> None
 def _check_sha256(sha256: bytes) -> None:
     if len(sha256) != SHA256_LENGTH:
         raise InvalidInput(f"a SHA-256 digest is {SHA256_LENGTH} bytes, got {len(sha256)}")
+
+
+def _matched_at(file: ProcessedFile) -> float:
+    return file.processed_at if file.matched_at is None else file.matched_at
+
+
+def _check_exposure(exposure: ExposureRecord) -> None:
+    if len(exposure.key_data) != TEK_LENGTH:
+        raise InvalidInput(f"exposure key is {len(exposure.key_data)} bytes, not 16")
+    if exposure.end < exposure.start:
+        raise InvalidInput("exposure ends before it starts")
 
 
 def _check_processed_file(file: ProcessedFile) -> None:

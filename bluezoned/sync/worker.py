@@ -1,11 +1,19 @@
-"""One sync run: list, fetch what is new, verify every file, store it whole, match, alert.
+"""One sync run: finish pending matching, list, fetch what is new, verify every file, store it, match, alert.
 
 Order per file (protocol.md §5.5): download under the byte cap; skip a SHA-256 already
 processed; verify the signature against the source's configured keys with
-``keyfile.read_export_archive`` BEFORE any key is stored; store the keys and the file record
-in one transaction. A refused file is reported with its reason and nothing of it is stored.
-Files already processed (by URL) are never fetched again, so a run cut short by the network
-resumes where it stopped.
+``keyfile.read_export_archive`` BEFORE anything is stored; record the file as unmatched
+together with its verified bytes in one transaction. A refused file is reported with its
+reason and nothing of it is stored. Files already processed (by URL) are never fetched
+again, so a run cut short by the network resumes where it stopped.
+
+Matching is resumable: the injected ``match_new_keys`` matches every unmatched file and marks
+it matched in the transaction that stores its exposures. A run first finishes the matching a
+crashed run left pending, then matches the files it stored.
+
+Each file's stage times (``download``, ``verify_parse``, ``store``) are in its
+``FileOutcome.seconds``, and the run's totals with ``list``, ``pending_match`` and ``match``
+in ``SourceResult.stages`` (monotonic seconds).
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from bluezoned.config import Config, Schedule, Source
@@ -39,8 +48,11 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-MatchNewKeys = Callable[[Store, Sequence[DiagnosisKey], float], list[ExposureRecord]]
-"""``(store, new keys, now) -> exposures found``: the matcher, injected by the caller."""
+MatchNewKeys = Callable[
+    [Store, float, Mapping[bytes, Sequence[DiagnosisKey]]], list[ExposureRecord]
+]
+"""``(store, now, keys by file SHA-256) -> exposures found``: matches every unmatched file of
+the store (``matching.match_new_keys``); the mapping holds keys already parsed in memory."""
 AlertHook = Callable[[Store, float], Awaitable[object]]
 """``(store, now)``: announces the store's unalerted exposures (``alerts.raise_alerts``)."""
 
@@ -57,6 +69,8 @@ class ProgressEvent:
     total: int
     name: str | None = None
     status: FileStatus | None = None
+    seconds: Mapping[str, float] = field(default_factory=dict)
+    """The file's stage times, as in ``FileOutcome.seconds``."""
 
 
 Progress = Callable[[ProgressEvent], None]
@@ -76,6 +90,8 @@ class FileOutcome:
     keys: int = 0
     size: int = 0
     reason: str | None = None
+    seconds: Mapping[str, float] = field(default_factory=dict)
+    """Monotonic seconds per stage this file went through: download, verify_parse, store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +107,8 @@ class SourceResult:
     bytes_downloaded: int = 0
     error: str | None = None
     next_due: float | None = None
+    stages: Mapping[str, float] = field(default_factory=dict)
+    """Monotonic seconds per stage: list, pending_match, download, verify_parse, store, match."""
 
     @property
     def ok(self) -> bool:
@@ -134,21 +152,33 @@ async def sync_source(
     adapter: SourceAdapter | None = None,
 ) -> SourceResult:
     """Sync ``source`` once; network failures are reported in the result, never raised."""
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    # A crash between storing a file and matching it left work behind: finish it first.
+    exposures: list[ExposureRecord] = []
+    if store.unmatched_files():
+        exposures = match_new_keys(store, now, {})
+    stages["pending_match"] = time.perf_counter() - started
     previous = store.sync_state(source.name) or SyncState(source.name)
     adapter = adapter or adapter_for(source, config.limits)
+    started = time.perf_counter()
     try:
         listing = await adapter.list_files(
             client, etag=previous.etag, last_modified=previous.last_modified, now=now
         )
     except FetchError as exc:
         _log.warning("sync %s: listing failed: %s", source.name, exc)
-        return _finish(store, previous, config, rng, now, SourceResult(source.name, error=str(exc)))
+        if alert is not None and exposures:
+            await alert(store, now)
+        failed = SourceResult(source.name, exposures=len(exposures), error=str(exc), stages=stages)
+        return _finish(store, previous, config, rng, now, failed)
+    stages["list"] = time.perf_counter() - started
     processed = store.processed_file_names(source.name)
     todo = new_files(listing.files, processed)
     if progress is not None:
         progress(ProgressEvent(source.name, 0, len(todo)))
     outcomes: list[FileOutcome] = []
-    keys: list[DiagnosisKey] = []
+    parsed: dict[bytes, Sequence[DiagnosisKey]] = {}
     downloaded = 0
     cap = config.limits.max_run_bytes
     for done, remote in enumerate(todo, start=1):
@@ -156,17 +186,25 @@ async def sync_source(
             outcome: FileOutcome = FileOutcome(
                 remote.name, remote.url, "deferred", reason="the run's byte cap was reached"
             )
-            file_keys: list[DiagnosisKey] = []
         else:
-            outcome, file_keys = await _fetch_one(source, remote, store, client, config, now)
+            outcome, stored = await _fetch_one(source, remote, store, client, config, now)
+            if stored is not None:
+                parsed[stored[0]] = stored[1]
         outcomes.append(outcome)
-        keys.extend(file_keys)
+        for stage, seconds in outcome.seconds.items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
         downloaded += outcome.size
         if progress is not None:
-            progress(ProgressEvent(source.name, done, len(todo), remote.name, outcome.status))
-    exposures: list[ExposureRecord] = []
-    if keys:
-        exposures = match_new_keys(store, keys, now)
+            progress(
+                ProgressEvent(
+                    source.name, done, len(todo), remote.name, outcome.status, outcome.seconds
+                )
+            )
+    new_keys = sum(len(keys) for keys in parsed.values())
+    started = time.perf_counter()
+    if parsed:
+        exposures += match_new_keys(store, now, parsed)
+    stages["match"] = time.perf_counter() - started
     if alert is not None:
         await alert(store, now)
     result = SourceResult(
@@ -174,9 +212,10 @@ async def sync_source(
         listed=len(listing.files),
         not_modified=listing.not_modified,
         files=tuple(outcomes),
-        new_keys=len(keys),
+        new_keys=new_keys,
         exposures=len(exposures),
         bytes_downloaded=downloaded,
+        stages=stages,
     )
     _log.info(
         "sync %s: %d listed, %d new, %d stored, %d refused, %d failed, %d keys, %d exposure(s)",
@@ -186,7 +225,7 @@ async def sync_source(
         result.count("stored"),
         result.count("refused"),
         result.count("failed"),
-        len(keys),
+        new_keys,
         len(exposures),
     )
     # A failed or deferred file must not hide behind a 304 next time: keep the old validators.
@@ -244,35 +283,47 @@ async def _fetch_one(
     client: HttpClient,
     config: Config,
     now: float,
-) -> tuple[FileOutcome, list[DiagnosisKey]]:
+) -> tuple[FileOutcome, tuple[bytes, Sequence[DiagnosisKey]] | None]:
+    """Fetch, verify and store one file; the stored file's (SHA-256, keys), else None."""
+    started = time.perf_counter()
     try:
         fetched = await client.get(remote.url, max_bytes=config.limits.max_file_bytes)
     except ResponseTooLarge as exc:
         _log.warning("sync %s: refused %s: %s", source.name, remote.name, exc.detail)
-        return FileOutcome(remote.name, remote.url, "refused", reason=exc.detail), []
+        return FileOutcome(remote.name, remote.url, "refused", reason=exc.detail), None
     except FetchError as exc:
         if exc.status in (404, 410):
             # Skip a listed file that has vanished (key-distribution.md §10); nothing is
             # recorded, so it is tried again only while the index still lists it.
             _log.info("sync %s: %s vanished (HTTP %s)", source.name, remote.name, exc.status)
-            return FileOutcome(remote.name, remote.url, "vanished", reason=exc.detail), []
+            return FileOutcome(remote.name, remote.url, "vanished", reason=exc.detail), None
         _log.warning("sync %s: %s failed: %s", source.name, remote.name, exc.detail)
-        return FileOutcome(remote.name, remote.url, "failed", reason=exc.detail), []
+        return FileOutcome(remote.name, remote.url, "failed", reason=exc.detail), None
     data = fetched.body
+    seconds = {"download": time.perf_counter() - started}
     digest = hashlib.sha256(data).digest()
     if store.is_file_processed(digest):
-        return FileOutcome(remote.name, remote.url, "duplicate", size=len(data)), []
+        return FileOutcome(
+            remote.name, remote.url, "duplicate", size=len(data), seconds=seconds
+        ), None
+    started = time.perf_counter()
     try:
         verified = read_export_archive(data, source.trusted_keys)
     except KeyFileRejected as exc:
         _log.warning("sync %s: refused %s: %s", source.name, remote.name, exc)
-        return FileOutcome(remote.name, remote.url, "refused", size=len(data), reason=str(exc)), []
+        return FileOutcome(
+            remote.name, remote.url, "refused", size=len(data), reason=str(exc), seconds=seconds
+        ), None
+    seconds["verify_parse"] = time.perf_counter() - started
     region = verified.export.region
     if source.region is not None and region is not None and region != source.region:
         reason = f"region {region!r} is not the configured {source.region!r}"
         _log.warning("sync %s: refused %s: %s", source.name, remote.name, reason)
-        return FileOutcome(remote.name, remote.url, "refused", size=len(data), reason=reason), []
-    keys = list(verified.export.keys) + list(verified.export.revised_keys)
+        return FileOutcome(
+            remote.name, remote.url, "refused", size=len(data), reason=reason, seconds=seconds
+        ), None
+    keys = (*verified.export.keys, *verified.export.revised_keys)
+    started = time.perf_counter()
     record = ProcessedFile(
         sha256=digest,
         source=source.name,
@@ -282,8 +333,16 @@ async def _fetch_one(
         processed_at=now,
         etag=fetched.etag,
     )
-    store.add_key_file(record, keys)
-    return FileOutcome(remote.name, remote.url, "stored", keys=len(keys), size=len(data)), keys
+    if not store.add_pending_key_file(record, data):
+        # Another writer stored the same file meanwhile: it matches it, not this run.
+        return FileOutcome(
+            remote.name, remote.url, "duplicate", size=len(data), seconds=seconds
+        ), None
+    seconds["store"] = time.perf_counter() - started
+    outcome = FileOutcome(
+        remote.name, remote.url, "stored", keys=len(keys), size=len(data), seconds=seconds
+    )
+    return outcome, (digest, keys)
 
 
 def _finish(
@@ -310,14 +369,4 @@ def _finish(
             due,
         )
     store.put_sync_state(state)
-    return SourceResult(
-        result.source,
-        result.listed,
-        result.not_modified,
-        result.files,
-        result.new_keys,
-        result.exposures,
-        result.bytes_downloaded,
-        result.error,
-        due,
-    )
+    return replace(result, next_due=due)

@@ -86,7 +86,9 @@ def test_sync_stores_keys_and_says_so_in_one_line(
     assert code == 0
     assert out == "test: index unchanged, 0 stored, 0 keys, 0 exposure(s)\n"
     with Store.open(tmp_path / "state" / DB_FILENAME, read_only=True) as store:
-        assert len(store.diagnosis_keys()) == 142
+        assert sum(f.keys for f in store.processed_files()) == 142
+        assert store.unmatched_files() == []
+        assert store.diagnosis_keys() == []  # no sightings: no key matched, none is kept
 
 
 def test_sync_json_and_source_option(tmp_path: Path, server: KeyServer, gaen_exports: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -167,7 +168,7 @@ def test_key_file_and_its_keys_are_stored_together_once(store: Store) -> None:
     assert not store.is_file_processed(FILE_A)
     assert store.add_key_file(file, [key(1), key(2)]) == 2
     assert store.is_file_processed(FILE_A)
-    assert store.processed_file(FILE_A) == file
+    assert store.processed_file(FILE_A) == replace(file, matched_at=5.0)  # the caller matched it
     assert store.add_key_file(file, [key(3)]) == 0
     assert len(store.diagnosis_keys()) == 2
 
@@ -188,7 +189,7 @@ def test_record_processed_file_alone(store: Store) -> None:
     file = ProcessedFile(FILE_B, "cwa", "index.txt", size=0, keys=0, processed_at=1.0, etag='"x"')
     assert store.record_processed_file(file)
     assert not store.record_processed_file(file)
-    assert store.processed_file(FILE_B) == file
+    assert store.processed_file(FILE_B) == replace(file, matched_at=1.0)
     assert store.processed_file(FILE_A) is None
     with pytest.raises(InvalidInput):
         store.record_processed_file(ProcessedFile(b"short", "cwa", "x", 0, 0, 1.0))

@@ -2,36 +2,55 @@
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
 
 from bluezoned.config import Config, Limits, Schedule, Source
 from bluezoned.errors import InvalidInput
-from bluezoned.exposure.keyfile import Signer, TrustedKey
-from bluezoned.models import DiagnosisKey
+from bluezoned.exposure.keyfile import Signer, TrustedKey, write_export_archive
+from bluezoned.matching import match_new_keys
+from bluezoned.models import DiagnosisKey, Tek
 from bluezoned.store import ExposureRecord, Store
 from bluezoned.sync.client import HttpClient, open_session
-from bluezoned.sync.worker import SourceResult, next_due, retry_due, sync_all, sync_source
+from bluezoned.sync.worker import (
+    MatchNewKeys,
+    SourceResult,
+    next_due,
+    retry_due,
+    sync_all,
+    sync_source,
+)
 from tests.sync.conftest import Samples, signed_file
 from tests.sync.keyserver import KeyServer
+from tests.test_matching import plant
 
 NOW = 1_700_000_000.0
 FAST = Limits(connect_timeout=2, read_timeout=2, request_timeout=10, retries=0)
 
 
 class Matcher:
-    """Records what the worker hands to matching."""
+    """Records how many parsed keys the worker hands to matching, and marks every pending file matched."""
 
     def __init__(self) -> None:
         self.calls: list[int] = []
+        self.keys: list[DiagnosisKey] = []
 
     def __call__(
-        self, store: Store, keys: Sequence[DiagnosisKey], now: float
+        self, store: Store, now: float, parsed: Mapping[bytes, Sequence[DiagnosisKey]]
     ) -> list[ExposureRecord]:
-        self.calls.append(len(keys))
+        if parsed:
+            self.calls.append(sum(len(keys) for keys in parsed.values()))
+            self.keys.extend(k for keys in parsed.values() for k in keys)
+        store.complete_matching([f.sha256 for f in store.unmatched_files()], [], [], now)
         return []
+
+
+def stored_keys(store: Store) -> int:
+    """Keys in the files the store recorded as processed."""
+    return sum(f.keys for f in store.processed_files())
 
 
 def index_config(
@@ -58,11 +77,13 @@ def publish(server: KeyServer, files: dict[str, bytes]) -> None:
     server.files["/exports/index.txt"] = "".join(f"{n}\n" for n in files).encode("ascii")
 
 
-async def run(config: Config, store: Store, *, now: float = NOW) -> SourceResult:
+async def run(
+    config: Config, store: Store, *, now: float = NOW, matcher: MatchNewKeys | None = None
+) -> SourceResult:
     async def no_sleep(_: float) -> None:
         return None
 
-    matcher = Matcher()
+    matcher = matcher or Matcher()
     async with open_session(config.limits) as session:
         client = HttpClient(session, config.limits, random.Random(1), sleep=no_sleep)
         result = await sync_source(
@@ -89,7 +110,7 @@ async def test_pulls_verifies_and_stores_the_real_samples(
     total = sum(samples.counts.values())
     assert result.new_keys == total
     assert run.matcher.calls == [total]  # type: ignore[attr-defined]
-    assert len(store.diagnosis_keys()) == total
+    assert stored_keys(store) == total
     assert store.summary(NOW).processed_files == 3
     state = store.sync_state("test")
     assert state is not None
@@ -186,7 +207,7 @@ async def test_replayed_file_is_stored_once(
         ("c.zip", "duplicate"),
     ]
     assert again.new_keys == 0
-    assert len(store.diagnosis_keys()) == 2
+    assert stored_keys(store) == 2
 
 
 @pytest.mark.parametrize("fault", ["none", "chunked"])
@@ -204,7 +225,7 @@ async def test_oversized_file_is_refused_and_nothing_stored(
     assert big.status == "refused"
     assert "2048" in (big.reason or "")
     assert by_name["sample-export.zip"].status == "stored"
-    assert len(store.diagnosis_keys()) == 4
+    assert stored_keys(store) == 4
 
 
 async def test_reset_mid_download_is_retried_within_the_run(
@@ -243,7 +264,7 @@ async def test_failures_resume_without_refetching_finished_files(
     ]
     assert key_server.requests["/exports/testExport-2-records-1-of-1.zip"] == 1
     assert key_server.requests["/exports/sample_diagnosis_key_file.zip"] == 2
-    assert len(store.diagnosis_keys()) == sum(samples.counts.values())
+    assert stored_keys(store) == sum(samples.counts.values())
     after = store.sync_state("test")
     assert after is not None
     assert after.consecutive_failures == 0
@@ -337,4 +358,59 @@ async def test_run_byte_cap_defers_the_rest_to_the_next_run(
     second = await run(config, store, now=NOW + 60)
     assert [f.status for f in second.files] == ["stored", "stored"]  # 505 + 510 bytes: one cap
     assert key_server.requests["/exports/sample_diagnosis_key_file.zip"] == 1
-    assert len(store.diagnosis_keys()) == sum(samples.counts.values())
+    assert stored_keys(store) == sum(samples.counts.values())
+
+
+class Crash(Exception):
+    """The process dying between storing a file and matching it."""
+
+
+async def test_crash_between_store_and_match_is_finished_by_the_next_run(
+    key_server: KeyServer, store: Store, signer: Signer
+) -> None:
+    day = int(NOW // 600) // 144 * 144
+    tek = Tek(os.urandom(16), day)
+    plant(store, tek, day + 10, 2)
+    body = write_export_archive(
+        [DiagnosisKey(tek.key_data, day), DiagnosisKey(os.urandom(16), day)],
+        region="US",
+        start_timestamp=day * 600,
+        end_timestamp=day * 600 + 3600,
+        signers=[signer],
+    )
+    publish(key_server, {"a.zip": body})
+    config = index_config(key_server, [signer_key(signer)])
+
+    def crashing(
+        store: Store, now: float, parsed: Mapping[bytes, Sequence[DiagnosisKey]]
+    ) -> list[ExposureRecord]:
+        raise Crash
+
+    with pytest.raises(Crash):
+        await run(config, store, matcher=crashing)
+    (pending,) = store.unmatched_files()
+    assert pending.keys == 2
+    assert store.exposures() == []
+
+    result = await run(config, store, now=NOW + 600, matcher=match_new_keys)
+    assert result.ok
+    assert result.files == ()  # listed again, but a.zip is never downloaded twice
+    assert key_server.requests["/exports/a.zip"] == 1
+    assert result.exposures == 1
+    (exposure,) = store.exposures()
+    assert exposure.key_data == tek.key_data
+    assert exposure.risk_level is not None
+    assert store.unmatched_files() == []
+    assert [k.key.key_data for k in store.diagnosis_keys()] == [tek.key_data]
+
+
+async def test_stage_times_are_reported(
+    key_server: KeyServer, store: Store, samples: Samples
+) -> None:
+    publish(key_server, samples.files)
+    result = await run(index_config(key_server, samples.trusted), store)
+    assert {"pending_match", "list", "download", "verify_parse", "store", "match"} <= set(
+        result.stages
+    )
+    assert all(seconds >= 0 for seconds in result.stages.values())
+    assert all(set(f.seconds) == {"download", "verify_parse", "store"} for f in result.files)
