@@ -89,6 +89,9 @@ _ZIP_ERRORS: Final = (
 # surface as other built-ins depending on the runtime in use.
 _PROTOBUF_ERRORS: Final = (pb_message.Error, ValueError, RuntimeError, OverflowError, TypeError)
 
+_REPORT_TYPES: Final = tuple(ReportType)
+"""ReportType by value; proto2's closed enum guarantees every parsed value is in range."""
+
 _HASH_FOR_ALGORITHM: Final[dict[str, type[hashes.HashAlgorithm]]] = {
     ECDSA_P256_SHA256_OID: hashes.SHA256,
     **dict.fromkeys(ECDSA_P256_SHA256_ALIASES, hashes.SHA256),
@@ -607,7 +610,7 @@ def _decode_keys(
                 ),
                 # proto2 enums are closed: an unknown value lands in unknown fields and
                 # reads as absent, which the consumer resolves by configuration (§5.3).
-                report_type=ReportType(key.report_type) if key.HasField("report_type") else None,
+                report_type=_REPORT_TYPES[key.report_type] if key.HasField("report_type") else None,
                 days_since_onset=(
                     key.days_since_onset_of_symptoms
                     if key.HasField("days_since_onset_of_symptoms")
