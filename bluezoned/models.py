@@ -83,3 +83,41 @@ class SightingBucket:
     def rssi_mean(self) -> float:
         """Mean RSSI of the folded sightings, dBm."""
         return self.rssi_sum / self.count
+
+
+class BucketFold:
+    """The running fold of one (RPI, bucket): what a SightingBucket holds, while it still grows.
+
+    The one definition of how sightings merge, used by the radio's aggregator and the store:
+    counts and RSSI sums add, first/last take the extremes, the AEM is the latest sighting's
+    (on equal times, the later one's).
+    """
+
+    __slots__ = ("aem", "count", "first", "last", "rssi_max", "rssi_sum")
+
+    def __init__(self, t: float, rssi: int, aem: bytes) -> None:
+        """Start a fold with one sighting."""
+        self.count = 1
+        self.first = t
+        self.last = t
+        self.rssi_max = rssi
+        self.rssi_sum = rssi
+        self.aem = aem
+
+    def add(self, t: float, rssi: int, aem: bytes) -> None:
+        """Fold one more sighting in."""
+        self.count += 1
+        self.rssi_sum += rssi
+        if rssi > self.rssi_max:
+            self.rssi_max = rssi
+        if t < self.first:
+            self.first = t
+        if t >= self.last:
+            self.last = t
+            self.aem = aem
+
+    def bucket(self, rpi: bytes, start: int) -> SightingBucket:
+        """The folded row."""
+        return SightingBucket(
+            rpi, start, self.count, self.first, self.last, self.rssi_max, self.rssi_sum, self.aem
+        )

@@ -15,7 +15,7 @@ from typing import Final
 
 from bluezoned.const import AEM_LENGTH, RPI_LENGTH, SECONDS_PER_INTERVAL, SIGHTING_BUCKET_SECONDS
 from bluezoned.errors import InvalidInput
-from bluezoned.models import Sighting, SightingBucket
+from bluezoned.models import BucketFold, Sighting, SightingBucket
 
 Writer = Callable[[list[SightingBucket]], object]
 """Receives each batch of closed buckets; the batch is no longer held by the aggregator."""
@@ -26,18 +26,6 @@ DEFAULT_MAX_OPEN_BUCKETS: Final = 50_000
 """About 10 MB of open rows: 500 devices for 100 buckets, or a 10,000-RPI flood, fit easily."""
 DEFAULT_BATCH_SIZE: Final = 5_000
 """Rows per writer call, so one store transaction stays short."""
-
-
-class _Fold:
-    __slots__ = ("aem", "count", "first", "last", "rssi_max", "rssi_sum")
-
-    def __init__(self, t: float, rssi: int, aem: bytes) -> None:
-        self.count = 1
-        self.first = t
-        self.last = t
-        self.rssi_max = rssi
-        self.rssi_sum = rssi
-        self.aem = aem
 
 
 @dataclass(slots=True)
@@ -74,7 +62,7 @@ class Aggregator:
         self._grace = grace_seconds
         self._max_open = max_open_buckets
         self._batch_size = batch_size
-        self._open: dict[int, dict[bytes, _Fold]] = {}
+        self._open: dict[int, dict[bytes, BucketFold]] = {}
         self._open_count = 0
         self.stats = AggregatorStats()
 
@@ -95,21 +83,13 @@ class Aggregator:
         if row is None:
             row = self._open[start] = {}
         fold = row.get(rpi)
-        if fold is None:
-            row[rpi] = _Fold(t, s.rssi, aem)
-            self._open_count += 1
-            if self._open_count > self._max_open:
-                self._force_flush()
+        if fold is not None:
+            fold.add(t, s.rssi, aem)
             return
-        fold.count += 1
-        fold.rssi_sum += s.rssi
-        if s.rssi > fold.rssi_max:
-            fold.rssi_max = s.rssi
-        if t < fold.first:
-            fold.first = t
-        if t >= fold.last:
-            fold.last = t
-            fold.aem = aem
+        row[rpi] = BucketFold(t, s.rssi, aem)
+        self._open_count += 1
+        if self._open_count > self._max_open:
+            self._force_flush()
 
     def add_many(self, sightings: Iterable[Sighting]) -> None:
         """Fold several sightings."""
@@ -144,10 +124,7 @@ class Aggregator:
         for start in starts:
             row = self._open.pop(start)
             self._open_count -= len(row)
-            rows.extend(
-                SightingBucket(rpi, start, f.count, f.first, f.last, f.rssi_max, f.rssi_sum, f.aem)
-                for rpi, f in row.items()
-            )
+            rows.extend(fold.bucket(rpi, start) for rpi, fold in row.items())
         for i in range(0, len(rows), self._batch_size):
             batch = rows[i : i + self._batch_size]
             self.stats.batches += 1

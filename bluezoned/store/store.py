@@ -43,7 +43,7 @@ from bluezoned.const import (
     TEK_ROLLING_PERIOD,
 )
 from bluezoned.errors import InvalidInput, StoreError
-from bluezoned.models import DiagnosisKey, ReportType, Sighting, SightingBucket, Tek
+from bluezoned.models import BucketFold, DiagnosisKey, ReportType, Sighting, SightingBucket, Tek
 from bluezoned.store.migrations import MIGRATION_NAMES, MIGRATIONS
 
 _log = logging.getLogger(__name__)
@@ -237,24 +237,12 @@ def bucket_start(t: float, bucket_seconds: int = SIGHTING_BUCKET_SECONDS) -> int
     return int(t // bucket_seconds) * bucket_seconds
 
 
-class _Fold:
-    __slots__ = ("aem", "count", "first", "last", "rssi_max", "rssi_sum")
-
-    def __init__(self, t: float, rssi: int, aem: bytes) -> None:
-        self.count = 1
-        self.first = t
-        self.last = t
-        self.rssi_max = rssi
-        self.rssi_sum = rssi
-        self.aem = aem
-
-
 def fold_sightings(
     sightings: Iterable[Sighting], bucket_seconds: int = SIGHTING_BUCKET_SECONDS
 ) -> list[SightingBucket]:
     """Fold sightings per (RPI, bucket); the AEM is the latest one (ties: the later sighting)."""
     _check_bucket_seconds(bucket_seconds)
-    folds: dict[tuple[bytes, int], _Fold] = {}
+    folds: dict[tuple[bytes, int], BucketFold] = {}
     for s in sightings:
         if len(s.rpi) != RPI_LENGTH or len(s.aem) != AEM_LENGTH:
             raise InvalidInput(f"sighting with a {len(s.rpi)}-byte RPI / {len(s.aem)}-byte AEM")
@@ -263,19 +251,10 @@ def fold_sightings(
         key = (s.rpi, int(s.t // bucket_seconds) * bucket_seconds)
         fold = folds.get(key)
         if fold is None:
-            folds[key] = _Fold(s.t, s.rssi, s.aem)
-            continue
-        fold.count += 1
-        fold.rssi_sum += s.rssi
-        fold.rssi_max = max(fold.rssi_max, s.rssi)
-        fold.first = min(fold.first, s.t)
-        if s.t >= fold.last:
-            fold.last = s.t
-            fold.aem = s.aem
-    return [
-        SightingBucket(rpi, bucket, f.count, f.first, f.last, f.rssi_max, f.rssi_sum, f.aem)
-        for (rpi, bucket), f in folds.items()
-    ]
+            folds[key] = BucketFold(s.t, s.rssi, s.aem)
+        else:
+            fold.add(s.t, s.rssi, s.aem)
+    return [fold.bucket(rpi, bucket) for (rpi, bucket), fold in folds.items()]
 
 
 class Store:
