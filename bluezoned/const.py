@@ -138,3 +138,8 @@ UPLOAD_PADDING_RANGE_BYTES: Final = 1024
 FLEET_TX_REFERENCE_DB: Final = -26.0
 """Median calibrated TX power of the 313 measured models in Google's table (exposure.md §3):
 the iPhone-equivalent reference used when a transmitter's TX power is unknown."""
+
+# --- Risk levels (protocol.md §7.5) -----------------------------------------------------
+RISK_LEVEL_LOW: Final = 1
+RISK_LEVEL_HIGH: Final = 2
+"""The Corona-Warn-App's levels, as stored with each exposure and handed to alert hooks."""

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, pass_state, translate_errors
+from bluezoned.const import RISK_LEVEL_HIGH
 from bluezoned.store import DB_FILENAME, Store, StoreSummary
 
 
@@ -33,6 +34,10 @@ def status(state: CliState, as_json: bool) -> None:
       first_sighting, last_sighting
       diagnosis_keys, processed_files
       exposures, exposures_unalerted
+      exposures_high_risk      exposures the Corona-Warn-App v2 rules rate HIGH
+      risk                     "high", "low" or null (no exposure): the answer to "was I exposed?"
+      last_exposure            end of the latest contact with a diagnosed person
+      files_awaiting_match     key files downloaded but not matched yet (the next sync finishes them)
       now                      the time the report is for (--now or the clock)
     """
     now = state.current_time()
@@ -73,6 +78,10 @@ def _report(
         "processed_files": s.processed_files if s else 0,
         "exposures": s.exposures if s else 0,
         "exposures_unalerted": s.exposures_unalerted if s else 0,
+        "exposures_high_risk": s.exposures_high_risk if s else 0,
+        "risk": _risk_name(s.highest_risk_level) if s else None,
+        "last_exposure": s.last_exposure_end if s else None,
+        "files_awaiting_match": s.files_awaiting_match if s else 0,
         "now": now,
     }
 
@@ -87,17 +96,34 @@ def _human(r: dict[str, Any]) -> str:
     sightings = f"{r['sightings']} in {r['sighting_buckets']} buckets, {r['distinct_rpis']} RPIs"
     if r["first_sighting"] is not None:
         sightings += f", {_utc(r['first_sighting'])} .. {_utc(r['last_sighting'])}"
+    if r["exposures"]:
+        verdict = f"EXPOSED: {r['exposures']} contact(s) with a diagnosed person"
+        if r["risk"]:
+            verdict += f", {r['risk'].upper()} risk"
+        verdict += f"; the latest ended {_utc(r['last_exposure'])}"
+    else:
+        verdict = "no exposure found"
+    files = f"{r['processed_files']} key files"
+    if r["files_awaiting_match"]:
+        files += f" ({r['files_awaiting_match']} awaiting matching)"
     lines = [
+        ("exposure", verdict),
         ("state dir", r["state_dir"]),
         ("database", database),
         ("own keys", f"{r['own_keys']} ({r['own_keys_reported']} reported)"),
         ("sightings", sightings),
-        ("diagnosis keys", f"{r['diagnosis_keys']} from {r['processed_files']} files"),
+        ("downloaded", f"{files}; {r['diagnosis_keys']} matched keys kept"),
         ("exposures", f"{r['exposures']} ({r['exposures_unalerted']} not yet alerted)"),
         ("now", _utc(r["now"])),
     ]
     width = max(len(label) for label, _ in lines)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in lines)
+
+
+def _risk_name(level: int | None) -> str | None:
+    if level is None:
+        return None
+    return "high" if level >= RISK_LEVEL_HIGH else "low"
 
 
 def _utc(t: float) -> str:

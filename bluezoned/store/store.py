@@ -36,6 +36,7 @@ from sqlite_utils import Database
 from bluezoned.const import (
     AEM_LENGTH,
     RETENTION_CHUNK_ROWS,
+    RISK_LEVEL_HIGH,
     RPI_LENGTH,
     SECONDS_PER_INTERVAL,
     SIGHTING_BUCKET_SECONDS,
@@ -225,6 +226,10 @@ class StoreSummary:
     exposures: int
     exposures_alerted: int
     now: float
+    exposures_high_risk: int = 0
+    highest_risk_level: int | None = None
+    last_exposure_end: float | None = None
+    files_awaiting_match: int = 0
 
     @property
     def exposures_unalerted(self) -> int:
@@ -748,13 +753,13 @@ class Store:
             pending = len(MIGRATIONS.pending(self._db))
         tables = self._table_names()
 
-        def scalar(table: str, sql: str) -> Any:
+        def scalar(table: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
             if table not in tables:
                 return None
-            return next(iter(self._query(f"summarising {table}", sql, ())[0].values()))
+            return next(iter(self._query(f"summarising {table}", sql, params)[0].values()))
 
-        def count(table: str, sql: str) -> int:
-            return int(scalar(table, sql) or 0)
+        def count(table: str, sql: str, params: tuple[Any, ...] = ()) -> int:
+            return int(scalar(table, sql, params) or 0)
 
         buckets, adverts, rpis = 0, 0, 0
         if "sightings" in tables:
@@ -796,7 +801,30 @@ class Store:
                 "exposures", "SELECT COUNT(*) FROM exposures WHERE alerted_at IS NOT NULL"
             ),
             now=now,
+            exposures_high_risk=count(
+                "exposures",
+                "SELECT COUNT(*) FROM exposures WHERE risk_level >= ?",
+                (RISK_LEVEL_HIGH,),
+            ),
+            highest_risk_level=scalar("exposures", "SELECT MAX(risk_level) FROM exposures"),
+            last_exposure_end=scalar("exposures", "SELECT MAX(end_time) FROM exposures"),
+            files_awaiting_match=(
+                count(
+                    "processed_files",
+                    "SELECT COUNT(*) FROM processed_files WHERE matched_at IS NULL",
+                )
+                if "matched_at" in self._columns("processed_files")
+                else 0
+            ),
         )
+
+    def _columns(self, table: str) -> set[str]:
+        if table not in self._table_names():
+            return set()
+        return {
+            row["name"]
+            for row in self._query("reading the schema", f"PRAGMA table_info({table})", ())
+        }
 
     def storage_bytes(self) -> dict[str, int] | None:
         """Bytes of pages used per table and index (dbstat), or None without dbstat."""

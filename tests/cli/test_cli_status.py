@@ -39,6 +39,10 @@ JSON_KEYS = {
     "processed_files",
     "exposures",
     "exposures_unalerted",
+    "exposures_high_risk",
+    "risk",
+    "last_exposure",
+    "files_awaiting_match",
     "now",
 }
 
@@ -60,8 +64,12 @@ def populate(state_dir: Path) -> None:
             ProcessedFile(sha, "cwa", "a.zip", 100, 2, NOW - 500),
             [DiagnosisKey(b"d" * 16, 2_993_000), DiagnosisKey(b"e" * 16, 2_993_000)],
         )
-        first = store.add_exposure(ExposureRecord(b"d" * 16, 2_993_000, 1.0, 61.0, 60.0, 3, NOW))
-        store.add_exposure(ExposureRecord(b"e" * 16, 2_993_000, 1.0, 31.0, 30.0, 2, NOW))
+        first = store.add_exposure(
+            ExposureRecord(b"d" * 16, 2_993_000, 1.0, 61.0, 60.0, 3, NOW, risk_level=1)
+        )
+        store.add_exposure(
+            ExposureRecord(b"e" * 16, 2_993_000, 1.0, 31.0, 30.0, 2, NOW, risk_level=2)
+        )
         store.mark_alerted([first], at=NOW)
 
 
@@ -77,6 +85,8 @@ def test_status_without_a_store_reports_zeros_and_creates_nothing(tmp_path: Path
     assert report["now"] == NOW
     assert report["first_sighting"] is None
     assert report["last_sighting"] is None
+    assert report["risk"] is None
+    assert report["last_exposure"] is None
     counts = {k for k, v in report.items() if isinstance(v, int) and not isinstance(v, bool)}
     assert counts
     assert all(report[k] == 0 for k in counts)
@@ -84,6 +94,7 @@ def test_status_without_a_store_reports_zeros_and_creates_nothing(tmp_path: Path
     human = run(state, "status")
     assert human.exit_code == 0
     assert "(no store yet)" in human.stdout
+    assert human.stdout.startswith("exposure    no exposure found")
     assert not state.exists()
 
 
@@ -113,6 +124,10 @@ def test_status_of_a_populated_store(tmp_path: Path) -> None:
         "processed_files": 1,
         "exposures": 2,
         "exposures_unalerted": 1,
+        "exposures_high_risk": 1,
+        "risk": "high",
+        "last_exposure": 61.0,
+        "files_awaiting_match": 0,
         "now": NOW,
     }
 
@@ -123,18 +138,20 @@ def test_human_status_is_aligned(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [line.split("  ")[0] for line in lines] == [
+        "exposure",
         "state dir",
         "database",
         "own keys",
         "sightings",
-        "diagnosis keys",
+        "downloaded",
         "exposures",
         "now",
     ]
     starts = {re.match(r"[a-z ]+?\s{2,}", line).end() for line in lines}  # type: ignore[union-attr]
     assert len(starts) == 1
-    assert "2 (1 reported)" in lines[2]
-    assert "25 in 9 buckets, 3 RPIs, 2026-11-29T11:50:00Z .. 2026-11-29T11:50:24Z" in lines[3]
+    assert "EXPOSED: 2 contact(s) with a diagnosed person, HIGH risk" in lines[0]
+    assert "2 (1 reported)" in lines[3]
+    assert "25 in 9 buckets, 3 RPIs, 2026-11-29T11:50:00Z .. 2026-11-29T11:50:24Z" in lines[4]
     assert lines[-1].endswith("2026-11-29T12:00:00Z")
 
 
