@@ -3,6 +3,10 @@
 Reads ../shared/data/rssi in place (or $BLUEZONED_SHARED/data/rssi); when it is absent the
 evaluation says so and exits 0. Every number is computed in this run: the engine, the naive
 baseline (per-unit median RSSI against a tuned threshold) and the CWA v2 default rule.
+The engine row is ``tracks.ENGINE_VARIANT``; the other engine variants and optimistic bounds
+(in-sample tuning, tracking oracle) are printed beside it. ``--variants`` adds the costly ones
+(inner-nDCF offset choice, per-unit logistic model); ``--fit-presets`` prints the calibrations
+shipped in ``bluezoned.exposure.presets`` (fitted on all scenarios).
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from dataclasses import asdict
 from typing import Any
 
 from bench.accuracy import data
-from bench.accuracy.tracks import DISTANCES, MINUTES, TrackResult, dense_pairs, evaluate, gaen_pairs
+from bench.accuracy.tracks import (
+    DISTANCES,
+    ENGINE_VARIANT,
+    MINUTES,
+    TrackResult,
+    dense_pairs,
+    evaluate,
+    gaen_pairs,
+)
 from bench.accuracy.tram import evaluate_tram
 
 TARGETS = {"exp05": 0.45, "exp34": 0.35}
@@ -33,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-simulator", action="store_true", help="skip the simulator diagnostics"
     )
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="also run the costly engine variants (inner-nDCF offset choice, logistic model)",
+    )
+    parser.add_argument(
+        "--fit-presets",
+        action="store_true",
+        help="fit the shipped calibrations on all scenarios and print them as Python data",
+    )
     args = parser.parse_args(argv)
     root = data.rssi_dir()
     if not root.is_dir():
@@ -40,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
             f"accuracy: shared datasets not found at {root}; set BLUEZONED_SHARED to the folder "
             "holding data/rssi. Nothing evaluated."
         )
+        return 0
+    if args.fit_presets:
+        from bench.accuracy.tracks import fit_preset
+
+        for track, loader in (("exp05", dense_pairs), ("exp34", gaen_pairs)):
+            print(repr(fit_preset(track, loader(), 2.0, 15.0)))
         return 0
     started = time.monotonic()
     conditions = [(2.0, 15.0)] if args.quick else [(d, m) for d in DISTANCES for m in MINUTES]
@@ -50,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as exc:
             print(f"accuracy: {track} skipped, missing {exc}", file=sys.stderr)
             continue
-        results.extend(evaluate(track, pairs, d, m) for d, m in conditions)
+        results.extend(evaluate(track, pairs, d, m, variants=args.variants) for d, m in conditions)
     tram_rules, tram_r = evaluate_tram(data.load_tram())
     from bench.accuracy.static import evaluate_static, load_herald_windows
 
@@ -76,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     _print_symmetric(results)
     print()
+    _print_variants(results)
+    print()
     print(f"Leith tram (72 rows, TPR/FPR at <= 2 m; r(mean attenuation, distance) = {tram_r:.2f})")
     for rule in tram_rules:
         print(f"  {rule.name:<64} TPR {rule.tpr:.2f}  FPR {rule.fpr:.2f}")
@@ -99,7 +129,7 @@ def _print_tracks(results: list[TrackResult]) -> None:
         "DP-3T, leave-one-scenario-out; nDCF = P_miss + P_fa [bootstrap 95% CI over pairs]; "
         "MAE/bias in minutes"
     )
-    head = f"{'track':<6} {'d':>4} {'T':>3} {'prev':>5}  {'method':<7} {'nDCF':>6} {'95% CI':>13} {'P_miss':>6} {'P_fa':>5} {'prec':>5} {'rec':>5} {'MAE':>5} {'bias':>5}"
+    head = f"{'track':<6} {'d':>4} {'T':>3} {'prev':>5}  {'method':<8}{'nDCF':>6} {'95% CI':>13} {'P_miss':>6} {'P_fa':>5} {'prec':>5} {'rec':>5} {'MAE':>5} {'bias':>5}"
     print(head)
     print("-" * len(head))
     for r in results:
@@ -115,7 +145,7 @@ def _print_tracks(results: list[TrackResult]) -> None:
             if name == "CWA v2":
                 flag = "  (MAE of weighted minutes)"
             print(
-                f"{r.track:<6} {r.distance:>4g} {r.minutes:>3g} {dd.prevalence:>5.2f}  {name:<7} "
+                f"{r.track:<6} {r.distance:>4g} {r.minutes:>3g} {dd.prevalence:>5.2f}  {name:<8}"
                 f"{dd.ndcf:>6.3f} [{dd.ndcf_ci[0]:.2f}, {dd.ndcf_ci[1]:.2f}] {dd.p_miss:>6.2f} "
                 f"{dd.p_fa:>5.2f} {dd.precision:>5.2f} {dd.recall:>5.2f} {m.duration_mae:>5.1f} "
                 f"{m.duration_bias:>+5.1f}{flag}"
@@ -130,6 +160,28 @@ def _print_symmetric(results: list[TrackResult]) -> None:
             f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  engine {sym['engine']:.3f}  "
             f"naive {sym['naive']:.3f}  CWA v2 {sym['cwa']:.3f}"
         )
+
+
+def _print_variants(results: list[TrackResult]) -> None:
+    print(
+        f"Engine variants, same protocol and run (engine row = {ENGINE_VARIANT}); "
+        "nDCF [95% CI], MAE; symmetric nDCF"
+    )
+    for r in results:
+        for name, m in r.variants.items():
+            dd = m.decision
+            print(
+                f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  {name:<28} "
+                f"{dd.ndcf:.3f} [{dd.ndcf_ci[0]:.2f}, {dd.ndcf_ci[1]:.2f}]  MAE {m.duration_mae:4.1f}"
+                f"  sym {r.symmetric_ndcf.get(name, float('nan')):.3f}"
+            )
+        if r.bounds:
+            print(
+                "    bounds (optimistic, not results): "
+                + ", ".join(f"{k} {v:.3f}" for k, v in r.bounds.items())
+            )
+        for name, picks in r.chosen.items():
+            print(f"    {name} chose: " + ", ".join(f"{s} {v}" for s, v in picks.items()))
 
 
 def _print_sim(sim: dict[str, Any]) -> None:

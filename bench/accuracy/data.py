@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -41,6 +41,8 @@ class Dp3tScenario:
     rssi: FloatArray
     tx_power: FloatArray
     distance: FloatArray
+    models: dict[int, str] = field(default_factory=dict)
+    """Phone id → model, from the receiver columns (exp34's transmitter_model is unreliable)."""
 
 
 def load_dp3t(experiment: str, scenario: str) -> Dp3tScenario:
@@ -55,12 +57,14 @@ def load_dp3t(experiment: str, scenario: str) -> Dp3tScenario:
     rs: list[float] = []
     pw: list[float] = []
     gd: list[float] = []
+    models: dict[int, str] = {}
     with gzip.open(matches[0], "rt", newline="") as fh:
         for row in csv.DictReader(fh):
             rssi = float(row["rssi"])
             if rssi >= 0:
                 continue  # impossible values (bt-measurements README)
             rx.append(int(row["receiver_id"]))
+            models[rx[-1]] = row["receiver_model"]
             tx.append(int(row["transmitter_id"]))
             ts.append(float(row["timestamp"]))
             rs.append(rssi)
@@ -78,6 +82,7 @@ def load_dp3t(experiment: str, scenario: str) -> Dp3tScenario:
         np.asarray(rs),
         np.asarray(pw),
         np.asarray(gd),
+        models,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
@@ -14,18 +14,27 @@ from bench.accuracy.data import (
     FloatArray,
     load_dp3t,
 )
+from bench.accuracy.learned import (
+    OffsetMode,
+    PairUnits,
+    PathLossFit,
+    bounds,
+    choose_and_fit,
+    choose_offsets_by_residual,
+    choose_pathloss,
+    fit_pathloss,
+    prepare,
+)
 from bench.accuracy.metrics import Decision, decision
 from bluezoned.exposure.contacts import (
     EngineConfig,
     analyze_contact,
-    attenuation,
+    calibrated_config,
     exposure_windows,
     gaen_scan_weights,
-    observation_units,
-    p_within,
     scan_ids,
 )
-from bluezoned.exposure.presets import CWA_V2, RISK_HIGH
+from bluezoned.exposure.presets import CWA_V2, RISK_HIGH, ProximityCalibration
 from bluezoned.exposure.risk import cwa_risk
 
 DISTANCES: Final = (1.5, 2.0)
@@ -39,8 +48,6 @@ CWA_INFECTIOUSNESS: Final = 1
 rule with a neutral multiplier (HIGH at 9 weighted minutes)."""
 BASELINE_GRID: Final = np.arange(-100.0, -69.0, 1.0)
 """exposure.md §9: naive thresholds scanned from −100 to −70 dBm in 1 dB steps."""
-A1_GRID: Final = np.arange(40.0, 80.5, 2.5)
-THETA_GRID: Final = np.arange(0.0, 40.5, 0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +65,18 @@ class Pair:
     """d → ground-truth minutes within d (units with ground truth only)."""
     link: tuple[int, int] = (0, 0)
     """The unordered (receiver, transmitter) ids: both directions of one contact share it."""
+    distance: FloatArray | None = None
+    """Ground-truth distance per sighting (NaN when untracked): labels for learned models."""
+    models: tuple[str, str] = ("", "")
+    """(receiver model, transmitter model)."""
 
 
 def dense_pairs() -> list[Pair]:
     """DP-3T exp05: minute bins; truth = minutes whose median camera distance ≤ d."""
     pairs: list[Pair] = []
-    for scen in DP3T_SCENARIOS:
-        data = load_dp3t("exp05-epfl-soldiers", scen)
+    loaded = [load_dp3t("exp05-epfl-soldiers", scen) for scen in DP3T_SCENARIOS]
+    models = {k: v for data in loaded for k, v in data.models.items()}
+    for scen, data in zip(DP3T_SCENARIOS, loaded, strict=True):
         key = data.receiver * 1000 + data.transmitter
         for k in np.unique(key):
             m = np.flatnonzero(key == k)
@@ -86,6 +98,8 @@ def dense_pairs() -> list[Pair]:
                     med,
                     {d: float((truth_d <= d).sum()) for d in DISTANCES},
                     (min(int(k) // 1000, int(k) % 1000), max(int(k) // 1000, int(k) % 1000)),
+                    data.distance[m],
+                    _models(models, int(k)),
                 )
             )
     return pairs
@@ -94,8 +108,9 @@ def dense_pairs() -> list[Pair]:
 def gaen_pairs() -> list[Pair]:
     """DP-3T exp34: receiver scans (gap > 20 s) weighted as GAEN; truth = weighted close scans."""
     pairs: list[Pair] = []
-    for scen in EXP34_SCENARIOS:
-        data = load_dp3t("exp34-epfl-soldiers", scen)
+    loaded = [load_dp3t("exp34-epfl-soldiers", scen) for scen in EXP34_SCENARIOS]
+    models = {k: v for data in loaded for k, v in data.models.items()}
+    for scen, data in zip(EXP34_SCENARIOS, loaded, strict=True):
         weight = np.zeros(data.t.size)
         scan = np.zeros(data.t.size, dtype=np.int64)
         for rx in np.unique(data.receiver):
@@ -126,9 +141,15 @@ def gaen_pairs() -> list[Pair]:
                     med,
                     {d: float(w[truth_d <= d].sum()) / 60.0 for d in DISTANCES},
                     (min(int(k) // 1000, int(k) % 1000), max(int(k) // 1000, int(k) % 1000)),
+                    data.distance[m],
+                    _models(models, int(k)),
                 )
             )
     return pairs
+
+
+def _models(models: dict[int, str], key: int) -> tuple[str, str]:
+    return models.get(key // 1000, ""), models.get(key % 1000, "")
 
 
 def _unit_truth(
@@ -162,7 +183,7 @@ class MethodResult:
 
 @dataclass(frozen=True, slots=True)
 class TrackResult:
-    """The three methods side by side for one (track, d, T)."""
+    """The engine, the naive baseline and the CWA rule side by side for one (track, d, T)."""
 
     track: str
     distance: float
@@ -173,6 +194,30 @@ class TrackResult:
     naive_oracle_ndcf: float
     symmetric_ndcf: dict[str, float]
     """nDCF per method on unordered pairs: close when either direction says so, truth = max."""
+    variants: dict[str, MethodResult] = field(default_factory=dict)
+    """Every engine variant evaluated in the same run with the same protocol (ENGINE_VARIANT is
+    the ``engine`` row); fixed variants and the ones chosen by inner cross-validation."""
+    chosen: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Variant → held-out scenario → the choice its inner cross-validation made."""
+    inner_scores: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Variant → held-out scenario → inner-CV nDCF per candidate (training scenarios only)."""
+    bounds: dict[str, float] = field(default_factory=dict)
+    """Optimistic nDCF bounds (``learned.bounds``): in-sample tuning, tracking oracle."""
+
+
+ENGINE_VARIANT: Final = "pathloss+offsets+sigma (inner CV residual)"
+"""The variant reported as ``engine``: the path-loss engine with per-model attenuation offsets
+(receiver model, transmitter model: what GAEN's RSSI-correction and TX tables do); the offset
+mode (none / receiver model / both) is chosen per fold by inner leave-one-scenario-out on the
+training scenarios, by the rms residual of the level against log-distance on the inner held-out
+scenario (a smooth physical criterion; inner nDCF is too noisy to choose with), and the model's
+shadowing σ is set to that held-out residual: the default 10 dB includes the between-device
+spread (exposure.md §4.2) that the offsets now remove."""
+OFFSETS_VARIANT: Final = "pathloss+offsets (inner CV residual)"
+"""As ENGINE_VARIANT with the default σ (10 dB)."""
+NDCF_VARIANT: Final = "pathloss+offsets (inner CV nDCF)"
+LOGISTIC_VARIANT: Final = "logistic (inner CV nDCF)"
+FIXED_MODES: Final[tuple[OffsetMode, ...]] = ("none", "rx_model", "rx_tx_model")
 
 
 def engine_base_config(track: str) -> EngineConfig:
@@ -182,23 +227,27 @@ def engine_base_config(track: str) -> EngineConfig:
     return EngineConfig(regime="dense")
 
 
-def evaluate(track: str, pairs: Sequence[Pair], distance: float, minutes: float) -> TrackResult:
-    """Leave-one-scenario-out: engine calibration and both thresholds tuned on the other scenarios."""
+def evaluate(
+    track: str, pairs: Sequence[Pair], distance: float, minutes: float, *, variants: bool = False
+) -> TrackResult:
+    """Leave-one-scenario-out: every calibration, offset and threshold fitted on the other scenarios.
+
+    ``variants`` adds the costly diagnostics (offset mode chosen by inner nDCF; the per-unit
+    logistic model with its 9 candidates chosen by inner nDCF): about 6x the run time.
+    """
     scen = np.array([p.scenario for p in pairs])
     truth_min = np.array([p.truth[distance] for p in pairs])
     y = truth_min >= minutes
     base_cfg = replace(engine_base_config(track), distance_m=distance, minutes=minutes)
-
-    # Engine: expected minutes for every calibration of the 1-m attenuation (cheap: units once).
-    expected = np.zeros((len(pairs), A1_GRID.size))
-    for i, p in enumerate(pairs):
-        att, _ = attenuation(
-            p.rssi, p.tx, default_tx=base_cfg.default_tx_power, rx_correction=base_cfg.rx_correction
-        )
-        units = observation_units(p.t, att, base_cfg, p.scan_seconds)
-        for j, a1 in enumerate(A1_GRID):
-            prob = p_within(units.level, distance, replace(base_cfg.model, att_at_1m=float(a1)))
-            expected[i, j] = float((units.weight_s * prob).sum()) / 60.0
+    units = _prepared(track, pairs, base_cfg)
+    n = len(pairs)
+    names = [f"pathloss/{m}" for m in FIXED_MODES] + [OFFSETS_VARIANT, ENGINE_VARIANT]
+    if variants:
+        names += [NDCF_VARIANT, LOGISTIC_VARIANT]
+    pred = {k: np.zeros(n, dtype=bool) for k in names}
+    est = {k: np.zeros(n) for k in names}
+    chosen: dict[str, dict[str, str]] = {k: {} for k in names[len(FIXED_MODES) :]}
+    inner: dict[str, dict[str, dict[str, float]]] = {k: {} for k in names[len(FIXED_MODES) :]}
     # Naive: minutes (or weighted scans) whose median RSSI ≥ threshold.
     naive_min = np.array(
         [
@@ -206,40 +255,61 @@ def evaluate(track: str, pairs: Sequence[Pair], distance: float, minutes: float)
             for p in pairs
         ]
     )
-    eng_pred = np.zeros(len(pairs), dtype=bool)
-    eng_est = np.zeros(len(pairs))
-    nai_pred = np.zeros(len(pairs), dtype=bool)
-    nai_est = np.zeros(len(pairs))
-    for s in np.unique(scen):
-        test, train = scen == s, scen != s
-        j = int(np.argmin(np.abs(expected[train] - truth_min[train, None]).mean(axis=0)))
-        _, jd, theta = min(
-            (_ndcf(expected[train, q] >= th, y[train]), q, float(th))
-            for q in range(A1_GRID.size)
-            for th in THETA_GRID
-        )
-        cfg = replace(
-            base_cfg,
-            model=replace(base_cfg.model, att_at_1m=float(A1_GRID[j])),
-            decision_model=replace(base_cfg.model, att_at_1m=float(A1_GRID[jd])),
-            decision_minutes=theta,
-        )
-        for i in np.flatnonzero(test).tolist():
-            p = pairs[i]
-            c = analyze_contact(p.t, p.rssi, p.tx, config=cfg, scan_seconds=p.scan_seconds)
-            eng_pred[i] = c.tc4tl
-            eng_est[i] = c.minutes_close
-        k = int(
-            np.argmin(
-                [_ndcf(naive_min[train, q] >= minutes, y[train]) for q in range(BASELINE_GRID.size)]
+    nai_pred = np.zeros(n, dtype=bool)
+    nai_est = np.zeros(n)
+    for s in np.unique(scen).tolist():
+        test, train = np.flatnonzero(scen == s), np.flatnonzero(scen != s)
+        tr_units = [units[i] for i in train.tolist()]
+        for mode in FIXED_MODES:
+            fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode, base_cfg)
+            pred[f"pathloss/{mode}"][test], est[f"pathloss/{mode}"][test] = _pathloss_apply(
+                [pairs[i] for i in test.tolist()], fit, base_cfg
             )
+        mode_r, scores = choose_offsets_by_residual(tr_units, scen[train].tolist())
+        fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode_r, base_cfg)
+        chosen[OFFSETS_VARIANT][s], inner[OFFSETS_VARIANT][s] = f"pathloss/{mode_r}", scores
+        pred[OFFSETS_VARIANT][test], est[OFFSETS_VARIANT][test] = _pathloss_apply(
+            [pairs[i] for i in test.tolist()], fit, base_cfg
         )
-        nai_pred[test] = naive_min[test, k] >= minutes
-        nai_est[test] = naive_min[test, k]
+        sigma = scores[f"residual/{mode_r}"]
+        fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode_r, base_cfg, sigma)
+        chosen[ENGINE_VARIANT][s] = f"pathloss/{mode_r}, sigma {sigma:.2f} dB"
+        inner[ENGINE_VARIANT][s] = scores
+        pred[ENGINE_VARIANT][test], est[ENGINE_VARIANT][test] = _pathloss_apply(
+            [pairs[i] for i in test.tolist()], fit, base_cfg
+        )
+        if not variants:
+            _naive_fold(naive_min, train, test, y, minutes, nai_pred, nai_est)
+            continue
+        fit, scores = choose_pathloss(
+            tr_units, scen[train].tolist(), truth_min[train], distance, minutes, base_cfg
+        )
+        chosen[NDCF_VARIANT][s], inner[NDCF_VARIANT][s] = f"pathloss/{fit.mode}", scores
+        pred[NDCF_VARIANT][test], est[NDCF_VARIANT][test] = _pathloss_apply(
+            [pairs[i] for i in test.tolist()], fit, base_cfg
+        )
+        lfit, lscores = choose_and_fit(
+            tr_units, scen[train].tolist(), truth_min[train], distance, minutes
+        )
+        chosen[LOGISTIC_VARIANT][s] = lfit.name
+        inner[LOGISTIC_VARIANT][s] = lscores
+        for i in test.tolist():
+            p = pairs[i]
+            o_rx, o_tx = lfit.offsets.of(*p.models)
+            lcfg = replace(
+                base_cfg,
+                rx_correction=base_cfg.rx_correction + o_rx,
+                classifier=lfit.classifier,
+                decision_minutes=lfit.theta,
+            )
+            c = analyze_contact(p.t, p.rssi, p.tx - o_tx, config=lcfg, scan_seconds=p.scan_seconds)
+            pred[LOGISTIC_VARIANT][i] = c.tc4tl
+            est[LOGISTIC_VARIANT][i] = c.minutes_close
+        _naive_fold(naive_min, train, test, y, minutes, nai_pred, nai_est)
     oracle = min(_ndcf(naive_min[:, q] >= minutes, y) for q in range(BASELINE_GRID.size))
 
-    cwa_pred = np.zeros(len(pairs), dtype=bool)
-    cwa_est = np.zeros(len(pairs))
+    cwa_pred = np.zeros(n, dtype=bool)
+    cwa_est = np.zeros(n)
     cwa_cfg = replace(base_cfg, rx_correction=SAMSUNG_RX_CORRECTION)
     for i, p in enumerate(pairs):
         windows = exposure_windows(
@@ -260,19 +330,117 @@ def evaluate(track: str, pairs: Sequence[Pair], distance: float, minutes: float)
     members = list(groups.values())
     y_sym = np.array([truth_min[g].max() >= minutes for g in members])
     symmetric = {
-        name: _ndcf(np.array([bool(pred[g].any()) for g in members]), y_sym)
-        for name, pred in (("engine", eng_pred), ("naive", nai_pred), ("cwa", cwa_pred))
+        name: _ndcf(np.array([bool(pr[g].any()) for g in members]), y_sym)
+        for name, pr in (
+            ("engine", pred[ENGINE_VARIANT]),
+            ("naive", nai_pred),
+            ("cwa", cwa_pred),
+            *pred.items(),
+        )
     }
     return TrackResult(
         track,
         distance,
         minutes,
-        _method(eng_pred, eng_est, y, truth_min),
+        _method(pred[ENGINE_VARIANT], est[ENGINE_VARIANT], y, truth_min),
         _method(nai_pred, nai_est, y, truth_min),
         _method(cwa_pred, cwa_est, y, truth_min, "weighted minutes"),
         oracle,
         symmetric,
+        {k: _method(pred[k], est[k], y, truth_min) for k in names},
+        chosen,
+        inner,
+        bounds(units, scen.tolist(), truth_min, distance, minutes, base_cfg),
     )
+
+
+PRESET_SOURCES: Final = {
+    "exp05": "DP-3T bt-measurements exp05 (dense, 5 scenarios), attenuation = tx_power column "
+    "(-20/-21 dBm advertiser power) - rssi",
+    "exp34": "DP-3T bt-measurements exp34 (real GAEN, 6 scenarios), attenuation = "
+    "-24 - (rssi + 5) (Google's Samsung entry)",
+}
+
+
+def fit_preset(
+    track: str, pairs: Sequence[Pair], distance: float, minutes: float
+) -> ProximityCalibration:
+    """The engine's calibration fitted on every scenario of a track, as in each fold (offset mode
+    by inner residual, then the duration and decision fits): the shipped preset."""
+    base = replace(engine_base_config(track), distance_m=distance, minutes=minutes)
+    units = _prepared(track, pairs, base)
+    scen = [p.scenario for p in pairs]
+    truth = np.array([p.truth[distance] for p in pairs])
+    mode, scores = choose_offsets_by_residual(units, scen)
+    sigma = scores[f"residual/{mode}"]
+    fit = fit_pathloss(units, truth, distance, minutes, mode, base, sigma)
+    return replace(
+        fit.calibration(
+            f"dp3t-{track}-{distance:g}m-{minutes:g}min",
+            base.regime,
+            distance,
+            minutes,
+            "bench/accuracy --fit-presets: all scenarios, offset mode "
+            f"{mode} and sigma by inner leave-one-scenario-out residual",
+        ),
+        attenuation_scale=PRESET_SOURCES[track],
+    )
+
+
+def _naive_fold(
+    naive_min: FloatArray,
+    train: np.ndarray,
+    test: np.ndarray,
+    y: np.ndarray,
+    minutes: float,
+    pred: np.ndarray,
+    est: FloatArray,
+) -> None:
+    """The naive rule's threshold tuned on ``train``, applied to ``test`` (in place)."""
+    q = int(
+        np.argmin(
+            [_ndcf(naive_min[train, q] >= minutes, y[train]) for q in range(BASELINE_GRID.size)]
+        )
+    )
+    pred[test] = naive_min[test, q] >= minutes
+    est[test] = naive_min[test, q]
+
+
+def _pathloss_apply(
+    pairs: Sequence[Pair], fit: PathLossFit, base: EngineConfig
+) -> tuple[np.ndarray, FloatArray]:
+    """Run the engine itself, with a fold's fit as shippable calibration data, on held-out pairs."""
+    cal = fit.calibration("fold", base.regime, base.distance_m, base.minutes)
+    pred = np.zeros(len(pairs), dtype=bool)
+    est = np.zeros(len(pairs))
+    for k, p in enumerate(pairs):
+        cfg = calibrated_config(cal, base, rx_model=p.models[0], tx_model=p.models[1])
+        c = analyze_contact(p.t, p.rssi, p.tx, config=cfg, scan_seconds=p.scan_seconds)
+        pred[k] = c.tc4tl
+        est[k] = c.minutes_close
+    return pred, est
+
+
+_PREPARED: dict[tuple[str, int, float], list[PairUnits]] = {}
+
+
+def _prepared(track: str, pairs: Sequence[Pair], config: EngineConfig) -> list[PairUnits]:
+    """Unit features and unit truth of every pair (cached per track: they do not depend on d, T)."""
+    key = (track, id(pairs), config.smoothing_s)
+    if key not in _PREPARED:
+        _PREPARED[key] = [
+            prepare(
+                p.t,
+                p.rssi,
+                p.tx,
+                np.full(p.t.size, np.nan) if p.distance is None else p.distance,
+                p.scan_seconds,
+                p.models,
+                config,
+            )
+            for p in pairs
+        ]
+    return _PREPARED[key]
 
 
 def _ndcf(pred: np.ndarray, y: np.ndarray) -> float:

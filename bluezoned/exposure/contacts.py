@@ -15,13 +15,22 @@ frozen :class:`Contact` out; no I/O and no clock. Method (``exposure.md`` §2-§
    weighted sum, with an interval from the per-unit variances;
 5. the TC4TL decision compares the expected minutes with T, or with a threshold tuned together
    with a separate decision calibration (``decision_minutes``, ``decision_model``).
+
+Fitted calibrations ship as data (:class:`~bluezoned.exposure.presets.ProximityCalibration`:
+1-m attenuations, decision threshold, per-receiver-model and per-transmitter-model attenuation
+offsets, with their provenance); :func:`calibrated_config` applies one to a config.
+
+Optionally (``EngineConfig.classifier``) step 4 at the classifier's distance is a small logistic
+model on per-unit features (:func:`unit_features`: smoothed level, smoothed median attenuation,
+detection counts, the contact's median level and length) fitted on labelled data; its
+coefficients ship as data in :mod:`bluezoned.exposure.presets` with their provenance.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 import numpy as np
@@ -29,7 +38,12 @@ import numpy.typing as npt
 
 from bluezoned.const import FLEET_TX_REFERENCE_DB, RSSI_MAX, RSSI_MIN, SECONDS_PER_DAY
 from bluezoned.errors import InvalidInput
-from bluezoned.exposure.presets import CWA_BUCKET_WEIGHTS, CWA_BUCKETS, INFECTIOUSNESS_STANDARD
+from bluezoned.exposure.presets import (
+    CWA_BUCKET_WEIGHTS,
+    CWA_BUCKETS,
+    INFECTIOUSNESS_STANDARD,
+    ProximityCalibration,
+)
 from bluezoned.exposure.risk import (
     DEFAULT_SECONDS_SINCE_LAST_SCAN,
     MAX_SECONDS_SINCE_LAST_SCAN,
@@ -77,6 +91,39 @@ class PathLossModel:
     """A BLE contact is seen from arm's length to across a room; beyond 8 m it is rarely heard."""
 
 
+UNIT_FEATURES: Final = (
+    "level",
+    "median_level",
+    "unit_min_att",
+    "log_count",
+    "log_count_smoothed",
+    "contact_level",
+    "log_observed_minutes",
+)
+"""Columns of :func:`unit_features`; attenuations in dB, counts are sightings per unit."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnitClassifier:
+    """Logistic ``P(distance ≤ distance_m)`` of one unit from :data:`UNIT_FEATURES` (raw scale)."""
+
+    distance_m: float
+    intercept: float
+    coef: tuple[float, ...]
+    """One coefficient per :data:`UNIT_FEATURES` column (0 for an unused feature)."""
+    source: str = ""
+    """Where the coefficients came from (data set, protocol, date)."""
+
+    def __post_init__(self) -> None:
+        if len(self.coef) != len(UNIT_FEATURES):
+            raise InvalidInput(f"a unit classifier needs {len(UNIT_FEATURES)} coefficients")
+
+    def probability(self, features: FloatArray) -> FloatArray:
+        """P(close) per row of ``features``."""
+        eta = self.intercept + features @ np.asarray(self.coef, dtype=np.float64)
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(eta, -40.0, 40.0))), dtype=np.float64)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """Every knob of the engine; the defaults are CWA-compatible buckets and the 2 m / 15 min rule."""
@@ -107,6 +154,9 @@ class EngineConfig:
     decision_model: PathLossModel | None = None
     """Operating point of the decision when tuned apart from the duration model (a calibration
     that estimates minutes best is not the one that separates ≥ T from < T best); None = model."""
+    classifier: UnitClassifier | None = None
+    """When set, minutes within ``classifier.distance_m`` (and the decision, when that is
+    ``distance_m``) come from this per-unit model instead of the path-loss model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +207,42 @@ class Units:
     mean_att: FloatArray
     n_scans: int
     regime: Literal["dense", "sparse"]
+    median_att: FloatArray = field(default_factory=lambda: np.zeros(0))
+    count: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """Sightings per unit (detection rate: packet loss grows with distance and bodies)."""
+    smoothing_s: float = 0.0
+
+
+def calibrated_config(
+    calibration: ProximityCalibration,
+    base: EngineConfig = EngineConfig(),
+    *,
+    rx_model: str | None = None,
+    tx_model: str | None = None,
+) -> EngineConfig:
+    """``base`` with a fitted calibration applied for one receiver/transmitter model pair.
+
+    The model offsets fold into ``rx_correction`` (``tx − (rssi + c + o)`` = attenuation − o),
+    so the same config serves every sighting of the contact.
+    """
+    if calibration.regime not in ("dense", "sparse"):
+        raise InvalidInput(
+            f"calibration {calibration.name!r}: unknown regime {calibration.regime!r}"
+        )
+    sigma = base.model.sigma_db if calibration.sigma_db is None else calibration.sigma_db
+    return replace(
+        base,
+        distance_m=calibration.distance_m,
+        minutes=calibration.minutes,
+        regime="dense" if calibration.regime == "dense" else "sparse",
+        rx_correction=base.rx_correction + calibration.offset(rx_model, tx_model),
+        model=replace(base.model, att_at_1m=calibration.att_at_1m, sigma_db=sigma),
+        decision_model=replace(
+            base.model, att_at_1m=calibration.decision_att_at_1m, sigma_db=sigma
+        ),
+        decision_minutes=calibration.decision_minutes,
+        classifier=None,
+    )
 
 
 def attenuation(
@@ -222,8 +308,41 @@ def observation_units(
         weights = np.full(uniq.shape, config.slice_s)
         unit_t = uniq.astype(np.float64) * config.slice_s
     level, amin, amean = _group_stats(group, att, config.level_quantile, unit_t.size)
+    amed, _, _ = _group_stats(group, att, 0.5, unit_t.size)
+    count = np.bincount(group, minlength=unit_t.size).astype(np.float64)
     level = _running_median(unit_t, level, config.smoothing_s)
-    return Units(unit_t, weights, level, amin, amean, n_scans, regime)
+    return Units(
+        unit_t, weights, level, amin, amean, n_scans, regime, amed, count, config.smoothing_s
+    )
+
+
+def unit_features(units: Units) -> FloatArray:
+    """The :data:`UNIT_FEATURES` matrix of a contact's units (one row per unit)."""
+    n = units.t.size
+    log_count = np.log(np.maximum(units.count, 1.0))
+    median_level = _running_median(units.t, units.median_att, units.smoothing_s)
+    smoothed_count = _running_median(units.t, log_count, units.smoothing_s)
+    contact_level = float(np.median(units.min_att)) if n else 0.0
+    observed = math.log(max(float(units.weight_s.sum()) / 60.0, 1e-3))
+    return np.column_stack(
+        (
+            units.level,
+            median_level,
+            units.min_att,
+            log_count,
+            smoothed_count,
+            np.full(n, contact_level),
+            np.full(n, observed),
+        )
+    ).astype(np.float64)
+
+
+def unit_probabilities(units: Units, distance_m: float, config: EngineConfig) -> FloatArray:
+    """``P(distance ≤ distance_m)`` per unit: the classifier at its distance, else the path-loss model."""
+    clf = config.classifier
+    if clf is not None and math.isclose(clf.distance_m, distance_m):
+        return clf.probability(unit_features(units))
+    return p_within(units.level, distance_m, config.model)
 
 
 def analyze_contact(
@@ -355,7 +474,7 @@ def _summarise(
     weighted = sum(s * wt for s, wt in zip(seconds, config.bucket_weights, strict=True)) / 60.0
     within: dict[float, tuple[float, float, float]] = {}
     for d in sorted({*REPORTED_DISTANCES_M, config.distance_m}):
-        within[d] = _expected_minutes(units, d, config.model)
+        within[d] = _expected_minutes(units, unit_probabilities(units, d, config))
     p_edges = [p_within(units.level, d, config.model) for d in DISTANCE_BANDS_M]
     cum = [float((w * p).sum()) / max(observed_s, 1e-9) for p in p_edges]
     probs = (cum[0], cum[1] - cum[0], cum[2] - cum[1], 1.0 - cum[2])
@@ -363,8 +482,12 @@ def _summarise(
     expected, _, _ = within[config.distance_m]
     threshold = config.minutes if config.decision_minutes is None else config.decision_minutes
     decision_model = config.model if config.decision_model is None else config.decision_model
-    decided, _, _ = _expected_minutes(units, config.distance_m, decision_model)
-    decided_sd = _minutes_sd(units, config.distance_m, decision_model)
+    if config.decision_model is None:
+        p_decide = unit_probabilities(units, config.distance_m, config)
+    else:
+        p_decide = p_within(units.level, config.distance_m, decision_model)
+    decided, _, _ = _expected_minutes(units, p_decide)
+    decided_sd = _minutes_sd(units, p_decide)
     # P(minutes ≥ T), shifted so that 0.5 sits at the tuned decision threshold.
     score = float(_norm_cdf(np.asarray((decided - threshold) / max(decided_sd, 0.5))))
     tc4tl = decided >= threshold
@@ -405,18 +528,14 @@ def _summarise(
     )
 
 
-def _expected_minutes(
-    units: Units, distance_m: float, model: PathLossModel
-) -> tuple[float, float, float]:
-    p = p_within(units.level, distance_m, model)
+def _expected_minutes(units: Units, p: FloatArray) -> tuple[float, float, float]:
     mean = float((units.weight_s * p).sum()) / 60.0
-    sd = _minutes_sd(units, distance_m, model)
+    sd = _minutes_sd(units, p)
     upper = float(units.weight_s.sum()) / 60.0
     return mean, max(mean - INTERVAL_Z * sd, 0.0), min(mean + INTERVAL_Z * sd, upper)
 
 
-def _minutes_sd(units: Units, distance_m: float, model: PathLossModel) -> float:
-    p = p_within(units.level, distance_m, model)
+def _minutes_sd(units: Units, p: FloatArray) -> float:
     return math.sqrt(float(((units.weight_s / 60.0) ** 2 * p * (1.0 - p)).sum()))
 
 

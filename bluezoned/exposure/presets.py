@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
+from bluezoned.const import RISK_LEVEL_HIGH, RISK_LEVEL_LOW
 from bluezoned.errors import InvalidInput
 
-RISK_LOW: Final = 1
-RISK_HIGH: Final = 2
+RISK_LOW: Final = RISK_LEVEL_LOW
+RISK_HIGH: Final = RISK_LEVEL_HIGH
 """CWA's RiskLevel enum values (``RiskCalculationParameters.proto``: 1 LOW, 2 HIGH)."""
 
 INFECTIOUSNESS_NONE: Final = 0
@@ -207,6 +208,109 @@ CWA_BUCKETS: Final = (63.0, 73.0, 79.0)
 """CWA v2 weight boundaries used as the engine's default buckets (exposure.md §2)."""
 CWA_BUCKET_WEIGHTS: Final = (0.8, 1.0, 0.1, 0.0)
 """CWA v2 minutes-at-attenuation weights per engine bucket; >= 79 dB is ignored."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProximityCalibration:
+    """A fitted path-loss calibration of the exposure engine for one (d, T) rule and regime.
+
+    Learned on labelled contacts with the protocol of ``exposure.md`` §7 and shipped as data:
+    the 1-m attenuation that estimates minutes within d best, the decision's own 1-m attenuation
+    and expected-minutes threshold, and per-model attenuation offsets (dB, subtracted from each
+    sighting's attenuation: receiver model like GAEN's RSSI correction, transmitter model like
+    its TX table; unknown models get 0). Applied by ``contacts.calibrated_config``.
+    """
+
+    name: str
+    regime: str
+    distance_m: float
+    minutes: float
+    att_at_1m: float
+    decision_att_at_1m: float
+    decision_minutes: float
+    sigma_db: float | None = None
+    """Shadowing σ (dB) of the path-loss model it was fitted with; None = the engine default."""
+    rx_model_offsets: tuple[tuple[str, float], ...] = ()
+    tx_model_offsets: tuple[tuple[str, float], ...] = ()
+    attenuation_scale: str = ""
+    """How the attenuations it was fitted on were computed (the scale its numbers live on)."""
+    source: str = ""
+
+    def offset(self, rx_model: str | None = None, tx_model: str | None = None) -> float:
+        """Total attenuation offset (dB) of a receiver/transmitter model pair; 0 when unknown."""
+        rx = dict(self.rx_model_offsets).get(rx_model or "", 0.0)
+        tx = dict(self.tx_model_offsets).get(tx_model or "", 0.0)
+        return rx + tx
+
+
+DP3T_EXP05_2M_15MIN: Final = ProximityCalibration(
+    name="dp3t-exp05-2m-15min",
+    regime="dense",
+    distance_m=2.0,
+    minutes=15.0,
+    att_at_1m=52.5,
+    decision_att_at_1m=60.0,
+    decision_minutes=12.5,
+    sigma_db=5.8,
+    rx_model_offsets=(
+        ("SM-A405FN", 1.68),
+        ("SM-A515F", -3.25),
+        ("SM-A908B", 3.21),
+        ("SM-G970F", -1.4),
+        ("SM-G973F", -1.53),
+        ("SM-G981B/DS", -2.05),
+    ),
+    tx_model_offsets=(
+        ("SM-A405FN", -2.84),
+        ("SM-A515F", 0.23),
+        ("SM-A908B", 1.56),
+        ("SM-G970F", 5.3),
+        ("SM-G973F", 6.02),
+        ("SM-G981B/DS", 3.44),
+    ),
+    attenuation_scale="DP-3T bt-measurements exp05 (dense, 5 scenarios), attenuation = "
+    "tx_power column (-20/-21 dBm advertiser power) - rssi",
+    source="bench/accuracy --fit-presets (2026-11-29): all scenarios, offset mode rx_tx_model "
+    "and sigma by inner leave-one-scenario-out residual",
+)
+"""Dense (continuous-scan) calibration fitted on every DP-3T exp05 scenario; its held-out
+(leave-one-scenario-out) accuracy is what ``make accuracy`` reports. On the DP-3T app's
+ultra-low TX scale, not GAEN's: do not apply it to GAEN attenuations as is."""
+
+DP3T_EXP34_2M_15MIN: Final = ProximityCalibration(
+    name="dp3t-exp34-2m-15min",
+    regime="sparse",
+    distance_m=2.0,
+    minutes=15.0,
+    att_at_1m=45.0,
+    decision_att_at_1m=62.5,
+    decision_minutes=18.0,
+    sigma_db=5.8,
+    rx_model_offsets=(
+        ("SM-A405FN", 2.75),
+        ("SM-A515F", -0.19),
+        ("SM-A908B", 6.39),
+        ("SM-G970F", -0.51),
+        ("SM-G973F", -1.5),
+        ("SM-G981B/DS", 0.09),
+    ),
+    tx_model_offsets=(
+        ("SM-A405FN", -2.75),
+        ("SM-A515F", 0.32),
+        ("SM-A908B", -0.26),
+        ("SM-G970F", 1.7),
+        ("SM-G973F", 1.35),
+        ("SM-G981B/DS", 1.82),
+    ),
+    attenuation_scale="DP-3T bt-measurements exp34 (real GAEN, 6 scenarios), attenuation = "
+    "-24 - (rssi + 5) (Google's Samsung entry)",
+    source="bench/accuracy --fit-presets (2026-11-29): all scenarios, offset mode rx_tx_model "
+    "and sigma by inner leave-one-scenario-out residual",
+)
+"""Duty-cycled (GAEN) calibration fitted on every DP-3T exp34 scenario, on GAEN's scale. The
+offsets cover only these six Samsung models (unknown models get 0)."""
+
+PROXIMITY_CALIBRATIONS: Final = {c.name: c for c in (DP3T_EXP05_2M_15MIN, DP3T_EXP34_2M_15MIN)}
 
 
 def cwa_parameters_from_mapping(data: Mapping[str, object], name: str = "custom") -> CwaParameters:

@@ -1,0 +1,240 @@
+"""bench/accuracy/learned.py on small synthetic contacts the tests build (no shared data)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bench.accuracy.learned import (
+    CANDIDATES,
+    OFFSET_MODES,
+    PairUnits,
+    bounds,
+    calibration_residual,
+    choose_and_fit,
+    choose_offsets_by_residual,
+    choose_pathloss,
+    expected_minutes,
+    fit_logistic,
+    fit_offsets,
+    fit_pathloss,
+    prepare,
+    shifted,
+    tracked_only,
+)
+from bench.accuracy.tracks import (
+    ENGINE_VARIANT,
+    LOGISTIC_VARIANT,
+    NDCF_VARIANT,
+    OFFSETS_VARIANT,
+    Pair,
+    evaluate,
+)
+from bluezoned.exposure.contacts import UNIT_FEATURES, EngineConfig
+
+RX_OFFSET = {"RX-A": 6.0, "RX-B": -6.0}
+TX_OFFSET = {"TX-A": 4.0, "TX-B": -4.0}
+
+
+def _pairs(seed: int = 0, n: int = 80) -> tuple[list[PairUnits], list[str], np.ndarray]:
+    """Contacts of 30 one-minute units at one distance each; level = 50 + 20·log10 d + offsets."""
+    rng = np.random.default_rng(seed)
+    out: list[PairUnits] = []
+    scen: list[str] = []
+    truth: list[float] = []
+    for k in range(n):
+        d = float(rng.choice([0.7, 1.2, 3.0, 5.0]))
+        rx = str(rng.choice(list(RX_OFFSET)))
+        tx = str(rng.choice(list(TX_OFFSET)))
+        units = int(rng.integers(10, 40))
+        level = 50 + 20 * np.log10(d) + RX_OFFSET[rx] + TX_OFFSET[tx] + rng.normal(0, 2, units)
+        f = np.zeros((units, len(UNIT_FEATURES)))
+        f[:, 0] = f[:, 1] = f[:, 2] = level
+        f[:, 5] = np.median(level)
+        out.append(PairUnits(f, np.full(units, 60.0), np.full(units, d), rx, tx))
+        scen.append(f"s{k % 4}")
+        truth.append(float(units) if d <= 2.0 else 0.0)
+    return out, scen, np.asarray(truth)
+
+
+def test_offsets_recover_planted_model_offsets() -> None:
+    pairs, _, _ = _pairs()
+    assert fit_offsets(pairs, "none").rx == {}
+    off = fit_offsets(pairs, "rx_tx_model")
+    # identifiable up to a shared constant; one pass of medians (receiver, then transmitter on
+    # what is left), so the receiver step absorbs part of the transmitter mix
+    assert off.rx["RX-A"] - off.rx["RX-B"] == pytest.approx(12.0, abs=5.0)
+    assert off.tx["TX-A"] - off.tx["TX-B"] == pytest.approx(8.0, abs=3.0)
+    only_rx = fit_offsets(pairs, "rx_model")
+    assert only_rx.tx == {}
+    assert set(only_rx.rx) == set(RX_OFFSET)
+    assert off.of("unknown", "unknown") == (0.0, 0.0)
+    f = shifted(pairs[0], off)
+    o = sum(off.of(pairs[0].rx_model, pairs[0].tx_model))
+    assert f[:, 0] == pytest.approx(pairs[0].features[:, 0] - o)
+    assert f[:, 3] == pytest.approx(pairs[0].features[:, 3])  # counts are not shifted
+
+
+def test_residual_criterion_prefers_offsets_when_they_exist() -> None:
+    pairs, scen, _ = _pairs()
+    mode, scores = choose_offsets_by_residual(pairs, scen)
+    assert mode == "rx_tx_model"
+    assert set(scores) == {f"residual/{m}" for m in OFFSET_MODES}
+    assert scores["residual/rx_tx_model"] < scores["residual/none"]
+    r = calibration_residual(pairs[:40], pairs[40:], "rx_tx_model")
+    assert float(np.sqrt((r**2).mean())) < 4.0
+
+
+def test_logistic_fit_separates_and_is_raw_scale() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(60, 10, (2000, 1))
+    y = (rng.random(2000) < 1 / (1 + np.exp((x[:, 0] - 60) / 3))).astype(float)
+    b0, coef = fit_logistic(x, y, np.ones(2000), l2=0.0)
+    assert -coef[0] == pytest.approx(1 / 3, rel=0.2)
+    assert -b0 / coef[0] == pytest.approx(60.0, abs=1.5)
+
+
+def test_pathloss_fit_and_inner_choice_decide_well_on_clean_data() -> None:
+    pairs, scen, truth = _pairs()
+    fit = fit_pathloss(pairs, truth, 2.0, 15.0, "rx_tx_model", EngineConfig())
+    assert fit.mode == "rx_tx_model"
+    assert fit.theta >= 0.0
+    cal = fit.calibration("x", "dense", 2.0, 15.0, "test")
+    assert cal.decision_minutes == fit.theta
+    assert cal.att_at_1m == fit.a1_minutes
+    _chosen, scores = choose_pathloss(pairs, scen, truth, 2.0, 15.0, EngineConfig())
+    assert set(scores) == {f"pathloss/{m}" for m in OFFSET_MODES}
+    assert min(scores.values()) < 0.3
+
+
+def test_logistic_variant_choice_runs_on_training_pairs_only() -> None:
+    pairs, scen, truth = _pairs(n=60)
+    fitted, scores = choose_and_fit(pairs, scen, truth, 2.0, 15.0)
+    assert len(scores) == len(CANDIDATES)
+    est = expected_minutes(pairs, fitted.classifier, fitted.offsets)
+    y = truth >= 15.0
+    assert ((est >= fitted.theta) == y).mean() > 0.85
+
+
+def test_prepare_aligns_unit_truth_with_engine_units() -> None:
+    t0 = 1_700_000_040.0
+    t = t0 + np.arange(0.0, 180.0, 5.0)  # 3 minutes
+    rssi = np.full(t.shape, -60.0)
+    dist = np.where(t < t0 + 60, 1.0, np.where(t < t0 + 120, np.nan, 3.0))
+    u = prepare(
+        t, rssi, np.full(t.shape, -20.0), dist, None, ("R", "T"), EngineConfig(regime="dense")
+    )
+    assert u.truth[0] == 1.0
+    assert np.isnan(u.truth[1])
+    assert u.truth[2] == 3.0
+    assert u.weight_s.tolist() == [60.0, 60.0, 60.0]
+    assert (u.rx_model, u.tx_model) == ("R", "T")
+    # sparse: scans 250 s apart
+    ts = np.concatenate([t0 + 250.0 * k + np.array([0.0, 1.0, 2.0]) for k in range(3)])
+    ds = np.repeat([0.5, 2.5, np.nan], 3)
+    us = prepare(
+        ts,
+        np.full(ts.shape, -70.0),
+        np.full(ts.shape, -24.0),
+        ds,
+        np.repeat([120.0, 250.0, 250.0], 3),
+        ("R", "T"),
+        EngineConfig(regime="sparse"),
+    )
+    assert us.truth[:2].tolist() == [0.5, 2.5]
+    assert np.isnan(us.truth[2])
+    assert us.weight_s.tolist() == [120.0, 250.0, 250.0]
+
+
+def test_bounds_and_tracking_oracle() -> None:
+    pairs, scen, truth = _pairs(n=60)
+    half = pairs[0].truth.copy()
+    half[: half.size // 2] = np.nan
+    masked = tracked_only(replace(pairs[0], truth=half))
+    assert masked.weight_s[: half.size // 2].sum() == 0.0
+    assert masked.weight_s[half.size // 2 :].sum() > 0.0
+    b = bounds(pairs, scen, truth, 2.0, 15.0, EngineConfig())
+    assert set(b) == {
+        "in-sample/none",
+        "tracking-oracle/none",
+        "in-sample/rx_tx_model",
+        "tracking-oracle/rx_tx_model",
+    }
+    assert all(0.0 <= v <= 2.0 for v in b.values())
+    assert b["in-sample/rx_tx_model"] <= 0.2
+
+
+def _track_pairs() -> list[Pair]:
+    rng = np.random.default_rng(7)
+    out: list[Pair] = []
+    for s in ("a", "b", "c"):
+        for k in range(12):
+            d = 0.8 if k % 2 else 3.5
+            rx, tx = ("RX-A", "TX-A") if k % 3 else ("RX-B", "TX-B")
+            minutes = int(rng.integers(8, 30))
+            t = 1_700_000_040.0 + np.arange(0.0, minutes * 60.0, 2.0)
+            p0 = -60.0 + (RX_OFFSET[rx] + TX_OFFSET[tx]) / 2
+            rssi = np.round(p0 - 20 * np.log10(d) + rng.normal(0, 3, t.size))
+            med = np.array([np.median(rssi[i * 30 : (i + 1) * 30]) for i in range(minutes)])
+            out.append(
+                Pair(
+                    s,
+                    t,
+                    rssi,
+                    np.full(t.size, -20.0),
+                    None,
+                    np.full(minutes, 60.0),
+                    med,
+                    {1.5: float(minutes) if d <= 1.5 else 0.0, 2.0: float(minutes) * (d <= 2.0)},
+                    (k, 100 + k),
+                    np.full(t.size, d),
+                    (rx, tx),
+                )
+            )
+    return out
+
+
+def test_evaluate_reports_engine_baselines_variants_and_bounds() -> None:
+    pairs = _track_pairs()
+    r = evaluate("exp05", pairs, 2.0, 15.0)
+    assert r.variants[ENGINE_VARIANT] == r.engine
+    assert set(r.variants) == {
+        "pathloss/none",
+        "pathloss/rx_model",
+        "pathloss/rx_tx_model",
+        OFFSETS_VARIANT,
+        ENGINE_VARIANT,
+    }
+    assert set(r.chosen[ENGINE_VARIANT]) == {"a", "b", "c"}
+    assert all("sigma" in v for v in r.chosen[ENGINE_VARIANT].values())
+    assert r.engine.decision.n == len(pairs)
+    assert r.engine.decision.ndcf <= r.cwa.decision.ndcf
+    assert {"engine", "naive", "cwa"} <= set(r.symmetric_ndcf)
+    assert r.bounds
+    full = evaluate("exp05", pairs, 2.0, 15.0, variants=True)
+    assert NDCF_VARIANT in full.variants
+    assert LOGISTIC_VARIANT in full.variants
+    assert full.engine == r.engine
+
+
+def test_shipped_presets_are_what_the_bench_fits() -> None:
+    """The presets in bluezoned.exposure.presets are regenerated by ``--fit-presets``."""
+    from bench.accuracy import data
+    from bench.accuracy.tracks import dense_pairs, fit_preset, gaen_pairs
+    from bluezoned.exposure.presets import DP3T_EXP05_2M_15MIN, DP3T_EXP34_2M_15MIN
+
+    if not (data.rssi_dir() / "bt-measurements").is_dir():
+        pytest.skip("shared DP-3T data not present")
+    for shipped, track, loader in (
+        (DP3T_EXP05_2M_15MIN, "exp05", dense_pairs),
+        (DP3T_EXP34_2M_15MIN, "exp34", gaen_pairs),
+    ):
+        fitted = fit_preset(track, loader(), 2.0, 15.0)
+        assert fitted.att_at_1m == shipped.att_at_1m
+        assert fitted.decision_att_at_1m == shipped.decision_att_at_1m
+        assert fitted.decision_minutes == shipped.decision_minutes
+        assert fitted.sigma_db == pytest.approx(shipped.sigma_db, abs=0.01)
+        assert dict(fitted.rx_model_offsets) == pytest.approx(dict(shipped.rx_model_offsets))
+        assert dict(fitted.tx_model_offsets) == pytest.approx(dict(shipped.tx_model_offsets))
