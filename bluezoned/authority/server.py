@@ -54,6 +54,8 @@ MAX_KEYS_PER_START: Final = 3
 MIN_WINDOW_AGE: Final = 2 * 3600
 """A window is exported only once it ended 2 h ago (ens MIN_WINDOW_AGE)."""
 RETENTION: Final = 14 * 86_400
+MAX_TRACKED_PEERS: Final = 10_000
+"""Peers whose wrong codes are remembered: bounded, since anyone can send from many addresses."""
 FAILED_ATTEMPTS_PER_MINUTE: Final = 10
 """Wrong codes tolerated per client address per minute: 10^8 codes make guessing hopeless."""
 AUDIENCE: Final = "bluezoned-publish"
@@ -192,7 +194,7 @@ class AuthorityServer:
         now = self.clock()
         grant = await self._run(self.store.redeem_code, hash_secret(code), now)
         if grant is None:
-            self._failures.setdefault(peer, []).append(now)
+            self._note_failure(peer, now)
             return _error(401, "code_invalid", "the code is unknown, used or expired")
         token = base64.urlsafe_b64encode(self.rng.randbytes(32)).decode().rstrip("=")
         await self._run(self.store.add_token, hash_secret(token), grant, now + TOKEN_LIFETIME)
@@ -390,10 +392,20 @@ class AuthorityServer:
     def _too_many_failures(self, peer: str) -> bool:
         now = self.clock()
         recent = [t for t in self._failures.get(peer, []) if now - t < 60]
-        self._failures[peer] = recent
-        if not recent:
-            del self._failures[peer]
+        if recent:
+            self._failures[peer] = recent
+        else:
+            self._failures.pop(peer, None)
         return len(recent) >= FAILED_ATTEMPTS_PER_MINUTE
+
+    def _note_failure(self, peer: str, now: float) -> None:
+        # Addresses are attacker-chosen: past the cap, forget the peers without a recent failure.
+        if peer not in self._failures and len(self._failures) >= MAX_TRACKED_PEERS:
+            for stale in [p for p, times in self._failures.items() if now - times[-1] >= 60]:
+                del self._failures[stale]
+            if len(self._failures) >= MAX_TRACKED_PEERS:
+                self._failures.pop(next(iter(self._failures)))
+        self._failures.setdefault(peer, []).append(now)
 
     # --- export worker --------------------------------------------------------------------
 

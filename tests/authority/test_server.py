@@ -288,3 +288,13 @@ async def test_static_serving_refuses_other_paths(running: Running) -> None:
     ):
         async with running.http.get(running.url + path) as response:
             assert response.status == 404, path
+
+
+def test_failure_memory_is_bounded(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bluezoned.authority.server.MAX_TRACKED_PEERS", 50)
+    for i in range(200):
+        running.server._note_failure(f"10.0.{i // 256}.{i % 256}", running.clock.now)
+    assert len(running.server._failures) <= 50
+    running.clock.now += 61
+    running.server._note_failure("192.0.2.1", running.clock.now)
+    assert list(running.server._failures) == ["192.0.2.1"]
