@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import random
+import signal
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +27,7 @@ from bluezoned.cli._common import (
 from bluezoned.config import CONFIG_FILENAME, Config, load_config
 from bluezoned.store import DB_FILENAME, Store
 from bluezoned.sync.client import HttpClient, open_session
-from bluezoned.sync.worker import ProgressEvent, SourceResult, sync_all
+from bluezoned.sync.worker import ProgressEvent, SourceResult, sync_all, sync_forever
 
 EXIT_SYNC_FAILED: Final = 6
 """At least one source could not be listed or a new file could not be downloaded."""
@@ -42,8 +46,16 @@ EXIT_SYNC_FAILED: Final = 6
     default=None,
     help=f"The configuration file [default: <state-dir>/{CONFIG_FILENAME}].",
 )
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep running: sync each source again when its randomised schedule says"
+    " (every 4 h +/- 30 min by default); stop with Ctrl-C or SIGTERM.",
+)
 @pass_state
-def sync(state: CliState, only: str | None, as_json: bool, config_path: Path | None) -> None:
+def sync(
+    state: CliState, only: str | None, as_json: bool, config_path: Path | None, follow: bool
+) -> None:
     """Download new signed key files from the configured sources, verify, store and match them.
 
     Files already processed are never downloaded again; every file is verified against the
@@ -58,12 +70,20 @@ def sync(state: CliState, only: str | None, as_json: bool, config_path: Path | N
       1, 4, 5  configuration, input or store errors, as for the other commands
     """
     now = state.current_time()
+    if follow and (state.now is not None or as_json):
+        raise click.UsageError(
+            "--follow runs on the real clock and prints lines: drop --now/--json"
+        )
     with translate_errors():
         config = load_config(config_path or state.state_dir / CONFIG_FILENAME)
         if only is not None:
-            config.source(only)
+            config = replace(config, sources=(config.source(only),))
         if not config.sources:
             fail(f"{config.path}: no [[sources]] configured; nothing to sync", 1)
+        if follow:
+            with Store.open(state.state_dir / DB_FILENAME) as store:
+                _follow(config, store)
+            return
         with Store.open(state.state_dir / DB_FILENAME) as store:
             results = asyncio.run(
                 _run(config, store, now, only, show_progress=not as_json and _stdout_is_tty())
@@ -121,6 +141,46 @@ async def _run(
             progress=progress,
             only=only,
         )
+
+
+def _follow(config: Config, store: Store) -> None:
+    """Run the schedule until Ctrl-C or SIGTERM; one summary line per source run."""
+    from bluezoned.matching import match_new_keys
+
+    def report(result: SourceResult) -> None:
+        when = "unscheduled" if result.next_due is None else _utc(result.next_due)
+        click.echo(f"{_utc(time.time())} {_summary(result)}; next run {when}")
+
+    async def alert(store: Store, at: float) -> object:
+        return await raise_alerts(store, config.alerts, at)
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        rng = random.SystemRandom()
+        async with open_session(config.limits) as session:
+            await sync_forever(
+                config,
+                store=store,
+                client=HttpClient(session, config.limits, rng),
+                clock=time.time,
+                sleep=asyncio.sleep,
+                rng=rng,
+                match_new_keys=match_new_keys,
+                alert=alert,
+                report=report,
+            )
+
+    click.echo(f"following {len(config.sources)} source(s); stop with Ctrl-C")
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        click.echo("stopped")
+
+
+def _utc(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _stdout_is_tty() -> bool:

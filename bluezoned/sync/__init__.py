@@ -16,6 +16,7 @@ from bluezoned.sync.worker import (
     SourceResult,
     next_due,
     sync_all,
+    sync_forever,
     sync_source,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "open_session",
     "parse_index",
     "sync_all",
+    "sync_forever",
     "sync_source",
 ]

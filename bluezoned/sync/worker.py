@@ -276,6 +276,60 @@ async def sync_all(
     return results
 
 
+async def sync_forever(
+    config: Config,
+    *,
+    store: Store,
+    client: HttpClient,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[object]],
+    rng: random.Random,
+    match_new_keys: MatchNewKeys,
+    alert: AlertHook | None = None,
+    report: Callable[[SourceResult], object] | None = None,
+    rounds: int | None = None,
+) -> None:
+    """Sync each source whenever its randomised schedule says, until cancelled.
+
+    A source is due at the ``next_due`` stored by its previous run (now, if it never ran):
+    restarting does not make a device hit the servers again early. After a run the next time
+    is ``interval ± jitter``, or a jittered back-off after failures. ``rounds`` stops after
+    that many source runs (tests).
+    """
+    due: dict[str, float] = {}
+    for source in config.sources:
+        state = store.sync_state(source.name)
+        due[source.name] = (
+            state.next_due if state is not None and state.next_due is not None else 0.0
+        )
+    runs = 0
+    while rounds is None or runs < rounds:
+        name = min(due, key=lambda n: due[n])
+        wait = due[name] - clock()
+        if wait > 0:
+            await sleep(wait)
+            continue
+        (result,) = await sync_all(
+            config,
+            store=store,
+            client=client,
+            now=clock(),
+            rng=rng,
+            match_new_keys=match_new_keys,
+            alert=alert,
+            only=name,
+        )
+        runs += 1
+        if report is not None:
+            report(result)
+        # A result always carries the next time; the interval is the fallback of last resort.
+        due[name] = (
+            result.next_due
+            if result.next_due is not None
+            else clock() + config.schedule.interval_seconds
+        )
+
+
 async def _fetch_one(
     source: Source,
     remote: RemoteFile,

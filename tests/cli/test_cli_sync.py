@@ -227,3 +227,41 @@ def test_progress_bar_only_on_a_terminal(
     monkeypatch.setattr(module, "_stdout_is_tty", lambda: False)
     code, out, err = invoke(tmp_path, "--config", str(config))
     assert err == ""
+
+
+def test_follow_syncs_at_once_then_waits_and_stops_on_sigterm(
+    tmp_path: Path, server: KeyServer, gaen_exports: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = write_config(tmp_path, server, gaen_exports)
+    args = [sys.executable, "-m", "bluezoned", "--state-dir", str(tmp_path / "state")]
+    args += ["sync", "--config", str(config), "--follow"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)  # it must now be asleep until the next scheduled run
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert lines[0].startswith("following 1 source(s)")
+    assert "test: 2 listed, 2 new, 2 stored, 142 keys" in lines[1]
+    assert "next run 20" in lines[1]
+    assert out.strip().endswith("stopped")
+    assert server.requests["/exports/index.txt"] == 1
+
+
+def test_follow_refuses_a_pretended_time(
+    tmp_path: Path, server: KeyServer, gaen_exports: Path
+) -> None:
+    code, _, err = invoke(
+        tmp_path, "--config", str(write_config(tmp_path, server, gaen_exports)), "--follow"
+    )
+    assert code == 2
+    assert "--follow" in err

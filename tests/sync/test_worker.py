@@ -21,6 +21,7 @@ from bluezoned.sync.worker import (
     next_due,
     retry_due,
     sync_all,
+    sync_forever,
     sync_source,
 )
 from tests.sync.conftest import Samples, signed_file
@@ -414,3 +415,64 @@ async def test_stage_times_are_reported(
     )
     assert all(seconds >= 0 for seconds in result.stages.values())
     assert all(set(f.seconds) == {"download", "verify_parse", "store"} for f in result.files)
+
+
+async def test_sync_forever_follows_the_randomised_schedule(
+    key_server: KeyServer, store: Store, signer: Signer
+) -> None:
+    publish(key_server, {"a.zip": signed_file(signer, 3)})
+    config = index_config(key_server, [signer_key(signer)])
+    clock = [NOW]
+    slept: list[float] = []
+    results: list[SourceResult] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    async with open_session(config.limits) as session:
+        client = HttpClient(session, config.limits, random.Random(1), sleep=fake_sleep)
+        await sync_forever(
+            config,
+            store=store,
+            client=client,
+            clock=lambda: clock[0],
+            sleep=fake_sleep,
+            rng=random.Random(3),
+            match_new_keys=Matcher(),
+            report=results.append,
+            rounds=3,
+        )
+    assert [r.count("stored") for r in results] == [1, 0, 0]
+    assert len(slept) == 2
+    assert all(3.5 * 3600 <= s <= 4.5 * 3600 for s in slept)
+    assert key_server.requests["/exports/a.zip"] == 1
+
+
+async def test_sync_forever_honours_the_stored_next_run(
+    key_server: KeyServer, store: Store, signer: Signer
+) -> None:
+    publish(key_server, {"a.zip": signed_file(signer, 3)})
+    config = index_config(key_server, [signer_key(signer)])
+    await run(config, store)  # a previous process ran at NOW and stored its next time
+    due = store.sync_state("test").next_due  # type: ignore[union-attr]
+    assert due is not None
+    clock = [NOW + 60]
+
+    async def fake_sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    async with open_session(config.limits) as session:
+        client = HttpClient(session, config.limits, random.Random(1), sleep=fake_sleep)
+        await sync_forever(
+            config,
+            store=store,
+            client=client,
+            clock=lambda: clock[0],
+            sleep=fake_sleep,
+            rng=random.Random(3),
+            match_new_keys=Matcher(),
+            rounds=1,
+        )
+    assert clock[0] >= due  # it waited for the stored time instead of syncing at start-up
+    assert key_server.requests["/exports/index.txt"] == 2
