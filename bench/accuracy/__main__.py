@@ -6,7 +6,9 @@ baseline (per-unit median RSSI against a tuned threshold) and the CWA v2 default
 The engine row is ``tracks.ENGINE_VARIANT``; the other engine variants and optimistic bounds
 (in-sample tuning, tracking oracle) are printed beside it. ``--variants`` adds the costly ones
 (inner-nDCF offset choice, per-unit logistic model); ``--fit-presets`` prints the calibrations
-shipped in ``bluezoned.exposure.presets`` (fitted on all scenarios).
+shipped in ``bluezoned.exposure.presets`` (fitted on all scenarios). The static-distance
+corpora (Herald, and pc-ng, MITRE and MIT LL in static_sets.py; ``--no-static-sets`` skips the
+latter three) and the simulator, validated first (``--no-simulator``), follow.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-simulator", action="store_true", help="skip the simulator diagnostics"
     )
     parser.add_argument(
+        "--no-static-sets",
+        action="store_true",
+        help="skip the pc-ng, MITRE and MIT LL static-distance corpora (about 5 s)",
+    )
+    parser.add_argument(
         "--variants",
         action="store_true",
         help="also run the costly engine variants (inner-nDCF offset choice, logistic model)",
@@ -83,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench.accuracy.static import evaluate_static, load_herald_windows
 
     static = evaluate_static(load_herald_windows())
+    static_sets: dict[str, Any] | None = None
+    if not args.no_static_sets:
+        from bench.accuracy.static_sets import run_static_sets
+
+        static_sets = run_static_sets()
     sim: dict[str, Any] | None = None
     if not args.no_simulator:
         from bench.accuracy.simulator import run_diagnostics
@@ -94,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             "tracks": [asdict(r) for r in results],
             "tram": {"r_mean_att_distance": tram_r, "rules": [asdict(r) for r in tram_rules]},
             "static_herald": static,
+            "static_sets": None
+            if static_sets is None
+            else {k: v if isinstance(v, str) else asdict(v) for k, v in static_sets.items()},
             "simulator": sim,
             "targets": {"ndcf_2m_15min": TARGETS, "duration_mae_min": TARGET_MAE},
             "seconds": elapsed,
@@ -117,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("engine", "naive"):
         row = static[name]
         print(f"  {name:<7} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    if static_sets is not None:
+        print()
+        _print_static_sets(static_sets)
     if sim is not None:
         print()
         _print_sim(sim)
@@ -184,10 +202,62 @@ def _print_variants(results: list[TrackResult]) -> None:
             print(f"    {name} chose: " + ", ".join(f"{s} {v}" for s, v in picks.items()))
 
 
+def _print_static_sets(sets: dict[str, Any]) -> None:
+    from bench.accuracy.static_sets import SingleDistanceResult, StaticResult
+
+    for name, res in sets.items():
+        if isinstance(res, str):
+            print(f"{name}: skipped, {res}")
+        elif isinstance(res, StaticResult):
+            pcng = name.startswith("pc-ng")
+            split = "leave-one-device-out" if pcng else "leave-one-tester-out"
+            two = "pc-ng's own <= 2 m label" if pcng else "<= 2 m (same truth as 1.8 m: 6 ft)"
+            print(
+                f"{name}: 60-s windows ({res.n_windows}), {split} ({res.n_folds} folds); "
+                f"nDCF (2 m = {two}; total = 1.2+1.8+3 m); P_miss/P_fa at 2 m; "
+                "distance MAE of the point estimate"
+            )
+            for m, row in res.ndcf.items():
+                pm, pf = res.p_miss_fa_2m[m]
+                mae = res.distance_mae_m.get(m)
+                print(
+                    f"  {m:<10} "
+                    + "  ".join(f"{k} {v:.3f}" for k, v in row.items())
+                    + f"  | 2 m P_miss {pm:.2f} P_fa {pf:.2f}"
+                    + ("" if mae is None else f"  | MAE {mae:.2f} m")
+                )
+        elif isinstance(res, SingleDistanceResult):
+            print(
+                f"{name}: all windows at 1.83 m, leave-one-TestPhone-out within each receiver; "
+                "recall of <= 2 m (engine: p >= 0.5; naive: threshold catching 90 % of the "
+                "training phones' windows), engine median |error|"
+            )
+            for rx, row in res.recall_2m.items():
+                print(
+                    f"  {rx:<7} n {res.n_windows[rx]:>3}  engine {row['engine']:.2f}  "
+                    f"naive {row['naive']:.2f}  |err| {res.median_abs_err_m[rx]:.2f} m"
+                )
+            print(
+                "  by carried phone: "
+                + ", ".join(
+                    f"{g} {r['engine']:.2f}/{r['naive']:.2f}"
+                    for g, r in res.recall_by_phone.items()
+                )
+            )
+
+
 def _print_sim(sim: dict[str, Any]) -> None:
-    print("Simulator (seeded; diagnostics only, exposure.md §10)")
-    for key, (value, ok) in sim["validation"].items():
-        print(f"  {key:<52} {value!s:>6}  {'ok' if ok else 'OFF'}")
+    print("Simulator (seeded; diagnostics only, exposure.md §10). Validation first:")
+    head = f"  {'statistic':<44} {'simulator':>9}  {'real':<36} {'tolerance':<11} result"
+    print(head)
+    for v in sim["validation"]:
+        lo, hi = v["tolerance"]
+        print(
+            f"  {v['statistic']:<44} {v['simulator']:>9.3g}  {v['real']:<36} "
+            f"{f'{lo:g}-{hi:g}':<11} {'pass' if v['pass'] else 'FAIL'}"
+        )
+    if not sim["validated"]:
+        print("  (a statistic failed: the results below are not backed by a validated simulator)")
     for row in sim["results"]:
         print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
 

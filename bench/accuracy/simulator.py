@@ -3,7 +3,12 @@ and engine-versus-naive diagnostics on simulated contacts (never the headline: �
 
 Per packet: ``rssi = P0_pair − 10·n·log10(max(d, 0.1)) − L_body − L_wall + X_shadow + F_k``,
 rounded to 1 dB and dropped below the receiver floor. Logical time step 1 s; packets per
-second follow the advertising rate and the scan profile.
+second follow the advertising rate and the scan profile. In a metal enclosure (tram) the power
+law gives way to a direct ray plus a diffuse field (:func:`_reverberant_db`).
+
+Validation (§10 rule 1) compares like with like: DP-3T's sample statistics on a simulated
+DP-3T fleet (one phone family, 1-m RSSI −80 dBm), MITRE's between-home spread on the default
+fleet, Leith's tram r on metal episodes; it is printed before any simulator result.
 """
 
 from __future__ import annotations
@@ -30,23 +35,41 @@ RX_FLOOR_DBM: Final = -100.0
 SIM_TX_DBM: Final = -26.0
 """The engine sees the fleet TX reference: the simulated phones have unknown calibration."""
 KINDS: Final = ("static", "table", "queue", "office", "wall", "passby", "party")
+NEAR_KINDS: Final = ("static", "table", "queue", "office", "party")
+"""Line-of-sight kinds with people standing or sitting: the situations the real fits pool."""
+WINDOW_S: Final = 60.0
+DP3T_P0_DBM: Final = -80.0
+"""RSSI at 1 m of the DP-3T Samsung fleet (lunch medians: −80 dBm below 1 m; fit P0 −82.7,
+exposure.md §4.3). With the −100 dBm floor this truncates the far tail as the real data does."""
 
 
 @dataclass(frozen=True, slots=True)
 class SimParams:
     """Knobs swept by the diagnostics; defaults are the §10 table."""
 
-    sigma_range: tuple[float, float] = (2.0, 5.0)
-    """Shadowing σ. §10 says U[4, 8] dB, but with fading (≈ 5.6 dB) and pair offsets on top that
-    gave a sample σ of 10 dB against the measured 6-8: validation lowered it to U[2, 5]."""
+    sigma_range: tuple[float, float] = (4.0, 8.0)
+    """Shadowing σ, §10's U[4, 8] dB. An earlier U[2, 5] compensated a validation that compared
+    the iBeacon −59 dBm fleet with DP-3T's −80 dBm phones (no floor truncation there, so the
+    spread looked too wide); validated on the DP-3T level the §10 value fits (sample σ 7-8)."""
     body_scale: float = 1.0
     tx_sd: float = 8.0
     rx_sd: float = 4.0
-    n_range: tuple[float, float] = (0.6, 1.8)
-    """§10 says U[0.8, 2.2]; the sample-level fit then gave n ≈ 1.9 against the measured 1.2, so
-    validation centred the range on 1.2."""
+    n_range: tuple[float, float] = (0.8, 2.2)
+    """Per-episode exponent, §10's U[0.8, 2.2]. The pooled sample-level fit comes out near 1.2, not
+    at the range's centre 1.5, because at DP-3T's 1-m level (−80 dBm) the −100 dBm floor drops
+    far weak packets and flattens the fit, as it does in the real data. (An earlier U[0.6, 1.8]
+    was tuned against one 60-episode seed whose pooled n alone varies by ±0.2 between seeds.)"""
+    p0_dbm: float = -59.0
+    """Mean RSSI at 1 m before the pair offsets (§10: the iBeacon convention)."""
     metal: bool = False
-    """A metal carriage (tram): little distance dependence, no multipath fill-in of body loss."""
+    """A metal carriage (tram): a direct ray plus a distance-independent diffuse field
+    (:func:`_reverberant_db`) instead of the power law, so little distance dependence."""
+    critical_m: tuple[float, float] = (0.5, 1.5)
+    """Metal only: the critical distance where the direct ray and the diffuse field are equally
+    strong, i.e. Rician K ≈ 0 dB at about 1 m, as reported for 2.4 GHz links inside vehicles
+    (approximate; unverified prior). The one free parameter of the metal model: 1-3 m gives
+    r ≈ 0.28, 0.5-1.5 m gives r ≈ 0.16 (tram 0.14), so it was set with r in view; the engine's
+    results played no part."""
     profile: str = "dense"
     """dense: continuous BlueZ scan at 4 adverts/s with 10-30 % loss; gaen: 4 s every 210-300 s."""
 
@@ -70,16 +93,19 @@ def simulate_episode(rng: np.random.Generator, kind: str, p: SimParams) -> Episo
     """Draw one episode of ``kind`` (§10 scenario generator) and its received packets."""
     d, los, wall = _trajectory(rng, kind)
     seconds = d.size
-    p0 = -59.0 + float(np.clip(rng.normal(0, p.tx_sd), -15, 15)) + float(rng.normal(0, p.rx_sd))
+    p0 = p.p0_dbm + float(np.clip(rng.normal(0, p.tx_sd), -15, 15)) + float(rng.normal(0, p.rx_sd))
     n = 2.0 if kind == "passby" else float(rng.uniform(*p.n_range))
     carriage = rng.choice(["hand", "front", "back"], p=[0.4, 0.35, 0.25])
     l_max = {"hand": 0.0, "front": float(rng.uniform(3, 10)), "back": float(rng.uniform(10, 20))}[
         str(carriage)
     ]
     angle = rng.uniform(0, 2 * np.pi)
+    # indoors multipath fills in 30-50 % of the body shadow; in a metal enclosure the fill-in is
+    # the diffuse term of _reverberant_db, so the body takes its full toll on the direct ray only
     fill_in = 1.0 if p.metal else float(rng.uniform(0.5, 0.7))
-    body = p.body_scale * l_max * max(0.0, float(np.cos(angle))) * fill_in
-    body += float(rng.uniform(-5, 5))  # person swap
+    shadowing = p.body_scale * l_max * max(0.0, float(np.cos(angle))) * fill_in
+    swap = float(rng.uniform(-5, 5))  # person swap: a whole-link offset
+    body = shadowing + swap
     sigma = float(rng.uniform(*p.sigma_range))
     tau = float(rng.uniform(30, 120))
     rho = np.exp(-1.0 / tau)
@@ -88,7 +114,11 @@ def simulate_episode(rng: np.random.Generator, kind: str, p: SimParams) -> Episo
     eps = rng.normal(0, sigma * np.sqrt(1 - rho**2), seconds)
     for i in range(1, seconds):
         shadow[i] = rho * shadow[i - 1] + eps[i]
-    mean = p0 - 10 * n * np.log10(np.maximum(d, 0.1)) - body - wall + shadow
+    if p.metal:
+        gain = _reverberant_db(d, shadowing, float(rng.uniform(*p.critical_m)))
+        mean = p0 + gain - swap - wall + shadow
+    else:
+        mean = p0 - 10 * n * np.log10(np.maximum(d, 0.1)) - body - wall + shadow
     if p.profile == "gaen":
         active = np.zeros(seconds, dtype=bool)
         start = float(rng.uniform(0, 300))
@@ -122,10 +152,23 @@ def simulate_episode(rng: np.random.Generator, kind: str, p: SimParams) -> Episo
     return Episode(kind, t, rssi, d, scan_seconds, body, str(carriage), float(np.cos(angle)))
 
 
+def _reverberant_db(d: FloatArray, body_db: float, critical_m: float) -> FloatArray:
+    """Path gain (dB re 1 m) in a reverberant metal enclosure: a free-space direct ray (n = 2)
+    that the body attenuates, plus a diffuse field of constant power ``−20·log10(critical_m)``
+    arriving from all directions (so the body barely shadows it: it is the multipath fill-in).
+    Near the phone the direct ray dominates; beyond the critical distance the level is flat, which
+    is why a metal tram shows almost no distance dependence (exposure.md §4.3)."""
+    direct = 10 ** (-(20 * np.log10(np.maximum(d, 0.1)) + body_db) / 10)
+    diffuse = critical_m**-2.0
+    return np.asarray(10 * np.log10(direct + diffuse), dtype=np.float64)
+
+
 def _trajectory(rng: np.random.Generator, kind: str) -> tuple[FloatArray, np.ndarray, float]:
     """True distance per second, line-of-sight flags and wall loss for one scenario kind."""
     if kind == "metal":
-        d = np.full(int(rng.uniform(15, 30) * 60), rng.uniform(1.0, 3.5))
+        # tram placements: the Leith rows span 0.5-5 m; log-uniform, as the placements are
+        # denser near (seat neighbours) than far
+        d = np.full(int(rng.uniform(15, 30) * 60), np.exp(rng.uniform(np.log(0.5), np.log(5.0))))
     elif kind == "static":
         minutes = rng.uniform(5, 60)
         d = np.full(int(minutes * 60), rng.uniform(0.5, 5.0))
@@ -159,16 +202,47 @@ def simulate_set(seed: int, p: SimParams, per_kind: int = 20) -> list[Episode]:
     return [simulate_episode(rng, k, p) for k in KINDS for _ in range(per_kind)]
 
 
-def validation_stats(
-    episodes: list[Episode], metal: list[Episode], seed: int = 7
-) -> dict[str, Any]:
-    """Sample-level n, σ and AUC(< 2 m), body offsets, and r in a metal setting (§10 rule 1).
+@dataclass(frozen=True, slots=True)
+class ValidationRow:
+    """One real-data statistic of exposure.md §10 rule 1 and the simulator's value."""
 
-    Samples are balanced (at most 300 per episode) so that a few long episodes with their
-    random pair offsets do not dominate the fit, as no single DP-3T pair dominates exp34.
+    statistic: str
+    simulator: float
+    real: str
+    low: float
+    high: float
+
+    @property
+    def ok(self) -> bool:
+        return self.low <= self.simulator <= self.high
+
+
+def _window_sd(e: Episode) -> list[float]:
+    """sd of the RSSI inside each full 60-s window of a static episode (fast fading + noise)."""
+    w = (e.t // WINDOW_S).astype(np.int64)
+    out = []
+    for k in np.unique(w):
+        sel = w == k
+        if int(sel.sum()) >= 30:
+            out.append(float(e.rssi[sel].std()))
+    return out
+
+
+def validation_stats(
+    dp3t_like: list[Episode], fleet: list[Episode], metal: list[Episode], seed: int = 7
+) -> list[ValidationRow]:
+    """The real-data statistics of exposure.md §10 rule 1, each on the matching simulated set.
+
+    ``dp3t_like``: the DP-3T fleet (one Samsung family, 1-m RSSI ≈ −80 dBm, exposure.md §4.3);
+    sample-level n, σ and AUC(< 2 m) are DP-3T statistics and are computed on it. Samples are
+    balanced (at most 300 per episode) so that a few long episodes with their random pair offsets
+    do not dominate the fit, as no single DP-3T pair dominates exp34. ``fleet``: default
+    parameters (any phones, any homes) for the between-setting σ of 60-s medians (MITRE) and the
+    body loss. ``metal``: tram-like episodes; r over many episodes (the model's value; a 72-row
+    sample like Leith's has a sampling sd of about 0.1).
     """
     rng = np.random.default_rng(seed)
-    near = [e for e in episodes if e.kind in ("static", "table", "queue", "office", "party")]
+    near = [e for e in dp3t_like if e.kind in NEAR_KINDS]
     rs, ds = [], []
     for e in near:
         take = rng.permutation(e.t.size)[:300]
@@ -179,24 +253,49 @@ def validation_stats(
     x = -10 * np.log10(d[sel])
     slope, icpt = np.polyfit(x, rssi[sel], 1)
     resid = rssi[sel] - (slope * x + icpt)
-    blocked = np.array([e.body_loss for e in near if e.carriage == "back" and e.facing > 0.8])
+    sample_auc = auc(rssi[sel], d[sel] < 2.0)
+    fading = float(np.median([v for e in dp3t_like if e.kind == "static" for v in _window_sd(e)]))
+    # between settings: the first minute of every static fleet episode, median against log d
+    meds, dm = [], []
+    for e in fleet:
+        first = e.t < WINDOW_S
+        if e.kind in NEAR_KINDS and int(first.sum()) >= 10:
+            meds.append(float(np.median(e.rssi[first])))
+            dm.append(float(e.true_d[0]))
+    xm = -10 * np.log10(np.asarray(dm))
+    coef = np.polyfit(xm, np.asarray(meds), 1)
+    between = float(np.sqrt(np.mean((np.asarray(meds) - np.polyval(coef, xm)) ** 2)))
+    blocked = np.array([e.body_loss for e in fleet if e.carriage == "back" and e.facing > 0.8])
+    blocked_median = float(np.median(blocked)) if blocked.size else float("nan")
     metal_mean = np.array([float(np.mean(-e.rssi)) if e.rssi.size else np.nan for e in metal])
     metal_d = np.array([float(np.median(e.true_d)) for e in metal])
     ok = np.isfinite(metal_mean)
-    blocked_median = float(np.median(blocked)) if blocked.size else float("nan")
     r_metal = float(np.corrcoef(metal_mean[ok], metal_d[ok])[0, 1])
-    sample_auc = auc(rssi[sel], d[sel] < 2.0)
-    # (value, within tolerance of the real-data statistic)
-    return {
-        "sample path-loss exponent n (real ~1.2)": (round(float(slope), 2), 0.9 <= slope <= 1.5),
-        "sample sigma dB (real 6-8)": (round(float(resid.std()), 1), 6.0 <= resid.std() <= 8.5),
-        "sample AUC(<2 m) (real 0.69)": (round(sample_auc, 3), 0.64 <= sample_auc <= 0.74),
-        "back pocket blocked, indoors, median dB (real 6-14)": (
-            round(blocked_median, 1),
-            6.0 <= blocked_median <= 14.0,
+    return [
+        ValidationRow(
+            "sample path-loss exponent n", float(slope), "1.19 (DP-3T exp34); 1.2 pooled", 0.9, 1.5
         ),
-        "metal r(mean att, distance) (real 0.1-0.2)": (round(r_metal, 2), 0.0 <= r_metal <= 0.3),
-    }
+        ValidationRow(
+            "sample sigma about the fit (dB)", float(resid.std()), "7.5 (exp34); 6.5-8.1", 6.0, 8.5
+        ),
+        ValidationRow("sample AUC(< 2 m)", sample_auc, "0.69 (exp34)", 0.64, 0.74),
+        ValidationRow(
+            "fading sd within 60 s, static (dB)", fading, "3.9-6.3 (Ng); 3-6 (MIT LL)", 3.9, 6.3
+        ),
+        ValidationRow(
+            "between-setting sigma of 60-s medians (dB)", between, "10.1 (MITRE homes)", 8.0, 12.0
+        ),
+        ValidationRow(
+            "back pocket, body between, indoors (dB)",
+            blocked_median,
+            "front-back 12 (MIT LL); 6-14 indoors",
+            6.0,
+            14.0,
+        ),
+        ValidationRow(
+            "metal r(mean attenuation, distance)", r_metal, "0.14 (Leith tram, 72 rows)", 0.1, 0.2
+        ),
+    ]
 
 
 def _features(episodes: list[Episode], d: float) -> tuple[FloatArray, list[Units | None]]:
@@ -269,21 +368,40 @@ def compare(
     }
 
 
+def validation_sets(per_kind: int = 40) -> tuple[list[Episode], list[Episode], list[Episode]]:
+    """The three simulated sets the validation compares with real data (reporting seeds)."""
+    base = SimParams()
+    dp3t = replace(base, tx_sd=3.0, rx_sd=2.0, p0_dbm=DP3T_P0_DBM)
+    dp3t_like = [e for s in REPORTING_SEEDS for e in simulate_set(s, dp3t, per_kind)]
+    fleet = simulate_set(REPORTING_SEEDS[0] + 500, base, per_kind)
+    rng = np.random.default_rng(REPORTING_SEEDS[0] + 1000)
+    metal = [simulate_episode(rng, "metal", replace(base, metal=True)) for _ in range(10 * 72)]
+    return dp3t_like, fleet, metal
+
+
 def run_diagnostics(per_kind: int = 12) -> dict[str, Any]:
     """Validation first, then a small sweep of σ, body loss, device offsets and duty cycle."""
     base = SimParams()
-    # DP-3T's phones were one Samsung family: validate with a same-fleet TX spread (3 dB).
-    episodes = simulate_set(REPORTING_SEEDS[0], replace(base, tx_sd=3.0, rx_sd=2.0), per_kind)
-    metal_params = replace(base, metal=True, n_range=(0.0, 0.8))
-    rng = np.random.default_rng(REPORTING_SEEDS[0] + 1000)
-    metal = [simulate_episode(rng, "metal", metal_params) for _ in range(72)]
-    validation = validation_stats(episodes, metal)
+    validation = validation_stats(*validation_sets())
     sweep = [
         base,
-        replace(base, sigma_range=(4.0, 8.0)),
+        replace(base, sigma_range=(2.0, 5.0)),
         replace(base, body_scale=2.0),
         replace(base, tx_sd=3.0),
         replace(base, profile="gaen"),
-        replace(base, profile="gaen", sigma_range=(4.0, 8.0)),
+        replace(base, profile="gaen", sigma_range=(2.0, 5.0)),
     ]
-    return {"validation": validation, "results": [compare(p, per_kind=per_kind) for p in sweep]}
+    return {
+        "validation": [
+            {
+                "statistic": v.statistic,
+                "simulator": round(v.simulator, 3),
+                "real": v.real,
+                "tolerance": [v.low, v.high],
+                "pass": v.ok,
+            }
+            for v in validation
+        ],
+        "validated": all(v.ok for v in validation),
+        "results": [compare(p, per_kind=per_kind) for p in sweep],
+    }
