@@ -8,7 +8,8 @@ The engine row is ``tracks.ENGINE_VARIANT``; the other engine variants and optim
 (inner-nDCF offset choice, per-unit logistic model); ``--fit-presets`` prints the calibrations
 shipped in ``bluezoned.exposure.presets`` (fitted on all scenarios). The static-distance
 corpora (Herald, and pc-ng, MITRE and MIT LL in static_sets.py; ``--no-static-sets`` skips the
-latter three) and the simulator, validated first (``--no-simulator``), follow.
+latter three), the synthetic long Herald contacts (herald_long.py; ``--no-herald-long``) and the
+simulator, validated first (``--no-simulator``), follow.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import sys
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.accuracy import data
 from bench.accuracy.tracks import (
@@ -31,6 +32,9 @@ from bench.accuracy.tracks import (
     gaen_pairs,
 )
 from bench.accuracy.tram import evaluate_tram
+
+if TYPE_CHECKING:
+    from bench.accuracy.herald_long import LongTrack as HeraldLong
 
 TARGETS = {"exp05": 0.45, "exp34": 0.35}
 """Issue #4 / exposure.md §8: LOSO nDCF at 2 m / 15 min; duration MAE ≤ 5 min."""
@@ -51,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-static-sets",
         action="store_true",
         help="skip the pc-ng, MITRE and MIT LL static-distance corpora (about 5 s)",
+    )
+    parser.add_argument(
+        "--no-herald-long",
+        action="store_true",
+        help="skip the synthetic long contacts built from Herald dwells (about 15-25 s)",
     )
     parser.add_argument(
         "--variants",
@@ -95,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench.accuracy.static_sets import run_static_sets
 
         static_sets = run_static_sets()
+    herald_long: HeraldLong | None = None
+    if not args.no_herald_long:
+        from bench.accuracy.herald_long import run_herald_long
+
+        herald_long = run_herald_long(quick=args.quick)
     sim: dict[str, Any] | None = None
     if not args.no_simulator:
         from bench.accuracy.simulator import run_diagnostics
@@ -109,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             "static_sets": None
             if static_sets is None
             else {k: v if isinstance(v, str) else asdict(v) for k, v in static_sets.items()},
+            "herald_long": None if herald_long is None else asdict(herald_long),
             "simulator": sim,
             "targets": {"ndcf_2m_15min": TARGETS, "duration_mae_min": TARGET_MAE},
             "seconds": elapsed,
@@ -135,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     if static_sets is not None:
         print()
         _print_static_sets(static_sets)
+    if herald_long is not None:
+        print()
+        _print_herald_long(herald_long)
     if sim is not None:
         print()
         _print_sim(sim)
@@ -244,6 +262,40 @@ def _print_static_sets(sets: dict[str, Any]) -> None:
                     for g, r in res.recall_by_phone.items()
                 )
             )
+
+
+def _print_herald_long(track: HeraldLong) -> None:
+    print(
+        f"Herald synthetic long contacts: {track.n_sequences} sequences (seed {track.seed}, "
+        f"mean {track.mean_minutes:.0f} min, 30-90 min of 4-30-min dwells from "
+        f"{track.n_segments} dwells; {track.n_pairs} ordered model pairs, one per sequence), "
+        f"leave-one-receiver-model-out ({len(track.models)} models: {', '.join(track.models)}); "
+        "exact truth minutes; MAE/bias in minutes"
+    )
+    head = (
+        f"  {'d':>4} {'T':>3} {'prev':>5}  {'method':<15}{'nDCF':>6} {'95% CI':>13} "
+        f"{'P_miss':>6} {'P_fa':>5} {'MAE':>5} {'bias':>6}"
+    )
+    print(head)
+    for r in track.results:
+        for name, m in r.methods.items():
+            dd = m.decision
+            note = "  (weighted minutes)" if m.note else ""
+            print(
+                f"  {r.distance:>4g} {r.minutes:>3g} {dd.prevalence:>5.2f}  {name:<15}"
+                f"{dd.ndcf:>6.3f} [{dd.ndcf_ci[0]:.2f}, {dd.ndcf_ci[1]:.2f}] {dd.p_miss:>6.2f} "
+                f"{dd.p_fa:>5.2f} {m.duration_mae:>5.1f} {m.duration_bias:>+6.1f}{note}"
+            )
+    head_r = next(
+        (r for r in track.results if (r.distance, r.minutes) == (2.0, 15.0)),
+        track.results[0] if track.results else None,
+    )
+    if head_r is not None:
+        print(
+            f"  per held-out receiver model, nDCF at {head_r.distance:g} m / {head_r.minutes:g} min:"
+        )
+        for name, row in head_r.per_model_ndcf.items():
+            print(f"    {name:<15}" + "  ".join(f"{k} {v:.2f}" for k, v in row.items()))
 
 
 def _print_sim(sim: dict[str, Any]) -> None:
