@@ -39,6 +39,7 @@ from bluezoned.ble.bluez.adapter import (
 from bluezoned.ble.interfaces import Stop
 from bluezoned.ble.payload import BluezoneBeacon, EnBeacon, Rejection, RejectReason, decode_beacon
 from bluezoned.ble.supervision import Backoff, Watchdog
+from bluezoned.ble.tasks import cancel_and_wait
 from bluezoned.const import (
     BLUEZONE_SERVICE_UUID,
     BLUEZONE_SERVICE_UUID16,
@@ -217,10 +218,7 @@ class BleakSightingScanner:
 
     async def _cancel_supervisor(self) -> None:
         task, self._task = self._task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     # --- the detection callback -----------------------------------------------------------
 

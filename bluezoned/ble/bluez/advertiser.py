@@ -32,6 +32,7 @@ from bluezoned.ble.bluez.adapter import (
 from bluezoned.ble.bluez.advertisement import BluezoneAdvertisement, EnAdvertisement
 from bluezoned.ble.interfaces import BluezoneIdProvider, PayloadProvider, Stop
 from bluezoned.ble.supervision import Backoff, RotationPolicy
+from bluezoned.ble.tasks import cancel_and_wait
 from bluezoned.const import DBUS_CALL_TIMEOUT, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS
 from bluezoned.errors import (
     AdvertisementRejected,
@@ -142,10 +143,7 @@ class BluezAdvertiser:
 
     async def _cancel_supervisor(self) -> None:
         task, self._task = self._task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def rotate(self) -> None:
         """Rotate now (unregister, new payload, register); raises like :meth:`start`."""
