@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from bluezoned.authority import publisher
 from bluezoned.authority.keys_json import parse_keys_json
-from bluezoned.authority.offline import INDEX_NAME, publish_window
+from bluezoned.authority.offline import INDEX_NAME, PublishReport, publish_window
 from bluezoned.authority.output import DirectoryOutput
 from bluezoned.errors import BadRecords, BluezonedError, InvalidInput
 from bluezoned.exposure import keyfile
@@ -190,40 +190,25 @@ def test_publish_window_writes_files_then_index_and_refuses_to_overwrite(tmp_pat
 
 def test_publish_window_two_step_deletion_across_runs(tmp_path: Path) -> None:
     output = DirectoryOutput(tmp_path)
-    first = publish_window(
-        [key(1, TODAY - 288)],
-        output,
-        root="",
-        region="VN",
-        signers=[SIGNER],
-        now=NOW,
-        period_seconds=86_400,
-        rng=random.Random(),
-    )
-    name = first.files[0].name
-    later = publish_window(
-        [],
-        output,
-        root="",
-        region="VN",
-        signers=[SIGNER],
-        now=NOW + 14 * 86_400 + 3600,
-        period_seconds=86_400,
-        rng=random.Random(),
-    )
+
+    def daily(keys: list[DiagnosisKey], now: float) -> PublishReport:
+        return publish_window(
+            keys,
+            output,
+            root="",
+            region="VN",
+            signers=[SIGNER],
+            now=now,
+            period_seconds=86_400,
+            rng=random.Random(),
+        )
+
+    name = daily([key(1, TODAY - 288)], NOW).files[0].name
+    later = daily([], NOW + 14 * 86_400 + 3600)
     assert later.unlisted == (name,)
     assert (tmp_path / name).exists()
     assert (tmp_path / INDEX_NAME).read_text() == ""
-    last = publish_window(
-        [],
-        output,
-        root="",
-        region="VN",
-        signers=[SIGNER],
-        now=NOW + 15 * 86_400 + 7200,
-        period_seconds=86_400,
-        rng=random.Random(),
-    )
+    last = daily([], NOW + 15 * 86_400 + 7200)
     assert last.deleted == (name,)
     assert not (tmp_path / name).exists()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
-import time
 import tracemalloc
 import warnings
 import zipfile
@@ -680,10 +679,9 @@ def test_zip_bomb_is_real(zip_bomb: tuple[bytes, bytes, int]) -> None:
         assert zf.getinfo("export.bin").file_size == size
 
 
-def test_zip_bomb_is_refused_quickly_without_inflating(zip_bomb: tuple[bytes, bytes, int]) -> None:
+def test_zip_bomb_is_refused_without_inflating(zip_bomb: tuple[bytes, bytes, int]) -> None:
     archive, _, _ = zip_bomb
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         for read in (
             lambda: read_export_archive(archive, [trust(SIGNER)], max_bin_bytes=MiB),
@@ -691,11 +689,9 @@ def test_zip_bomb_is_refused_quickly_without_inflating(zip_bomb: tuple[bytes, by
         ):
             # Refused on the declared size, before a single byte is inflated.
             refused(read, R.TOO_LARGE, f"export.bin is {1024 * MiB} bytes")
-        elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < 1.0
     assert peak < 8 * MiB
 
 
@@ -707,16 +703,13 @@ def test_zip_bomb_with_lying_size_header_is_refused(zip_bomb: tuple[bytes, bytes
     struct.pack_into("<I", lying, central + 24, 1000)
     struct.pack_into("<I", lying, 22, 1000)
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(KeyFileRejected) as info:
             read_export_archive_unverified(bytes(lying), max_bin_bytes=MiB)
-        elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert info.value.reason in (R.CORRUPT_ZIP, R.TOO_LARGE)
-    assert elapsed < 1.0
     assert peak < 8 * MiB
     assert size > MiB
 

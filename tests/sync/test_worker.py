@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 
@@ -417,17 +417,19 @@ async def test_stage_times_are_reported(
     assert all(set(f.seconds) == {"download", "verify_parse", "store"} for f in result.files)
 
 
-async def test_sync_forever_follows_the_randomised_schedule(
-    key_server: KeyServer, store: Store, signer: Signer
+async def follow(
+    config: Config,
+    store: Store,
+    clock: list[float],
+    rounds: int,
+    slept: list[float] | None = None,
+    report: Callable[[SourceResult], object] | None = None,
 ) -> None:
-    publish(key_server, {"a.zip": signed_file(signer, 3)})
-    config = index_config(key_server, [signer_key(signer)])
-    clock = [NOW]
-    slept: list[float] = []
-    results: list[SourceResult] = []
+    """Run sync_forever for ``rounds`` source runs on a virtual clock that sleeping advances."""
 
     async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
+        if slept is not None:
+            slept.append(seconds)
         clock[0] += seconds
 
     async with open_session(config.limits) as session:
@@ -440,9 +442,19 @@ async def test_sync_forever_follows_the_randomised_schedule(
             sleep=fake_sleep,
             rng=random.Random(3),
             match_new_keys=Matcher(),
-            report=results.append,
-            rounds=3,
+            report=report,
+            rounds=rounds,
         )
+
+
+async def test_sync_forever_follows_the_randomised_schedule(
+    key_server: KeyServer, store: Store, signer: Signer
+) -> None:
+    publish(key_server, {"a.zip": signed_file(signer, 3)})
+    config = index_config(key_server, [signer_key(signer)])
+    slept: list[float] = []
+    results: list[SourceResult] = []
+    await follow(config, store, [NOW], rounds=3, slept=slept, report=results.append)
     assert [r.count("stored") for r in results] == [1, 0, 0]
     assert len(slept) == 2
     assert all(3.5 * 3600 <= s <= 4.5 * 3600 for s in slept)
@@ -458,21 +470,6 @@ async def test_sync_forever_honours_the_stored_next_run(
     due = store.sync_state("test").next_due  # type: ignore[union-attr]
     assert due is not None
     clock = [NOW + 60]
-
-    async def fake_sleep(seconds: float) -> None:
-        clock[0] += seconds
-
-    async with open_session(config.limits) as session:
-        client = HttpClient(session, config.limits, random.Random(1), sleep=fake_sleep)
-        await sync_forever(
-            config,
-            store=store,
-            client=client,
-            clock=lambda: clock[0],
-            sleep=fake_sleep,
-            rng=random.Random(3),
-            match_new_keys=Matcher(),
-            rounds=1,
-        )
+    await follow(config, store, clock, rounds=1)
     assert clock[0] >= due  # it waited for the stored time instead of syncing at start-up
     assert key_server.requests["/exports/index.txt"] == 2
