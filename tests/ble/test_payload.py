@@ -70,11 +70,7 @@ def test_other_structures_around_the_beacon_are_tolerated() -> None:
 
 
 def test_en_wins_when_both_beacons_are_present() -> None:
-    adv = (
-        p.build_advertisement(RPI0, AEM0, flags=False)[:4]
-        + p.build_advertisement(RPI0, AEM0, flags=False)[4:]
-    )
-    adv += bytes.fromhex("0fffb522") + bytes(12)
+    adv = p.build_advertisement(RPI0, AEM0, flags=False) + bytes.fromhex("0fffb522") + bytes(12)
     assert p.decode_advertisement(adv) == p.EnBeacon(RPI0, AEM0)
 
 

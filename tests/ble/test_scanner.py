@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Awaitable, Callable
 
 import pytest
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
 from dbus_fast import Variant
 
 from bluezoned.ble.payload import RejectReason
@@ -248,16 +250,23 @@ async def test_watchdog_restarts_a_quiet_scan(bluez_factory: Factory) -> None:
         await stop()
 
 
-async def test_reports_without_rssi_are_not_sightings(bluez_factory: Factory) -> None:
-    bluez = await _active_bluez(bluez_factory)
+async def test_reports_without_rssi_are_not_sightings() -> None:
     scanner = _scanner(mode="active")
-    stop = await scanner.start()
-    try:
-        bluez.report("hci0", en_report(PHONE, RPI + AEM, -60))
-        await scanner.get()
-    finally:
-        await stop()
-    assert scanner.stats.dropped.get(DropReason.NO_RSSI, 0) == 0  # stop removed our callback first
+    callback = scanner._callback(scanner._generation)  # the function bleak calls
+    service_data = {EN_SERVICE_UUID: RPI + AEM}
+    for props in ({}, {"Address": PHONE}):  # a cached property change carries no RSSI
+        adv = AdvertisementData(
+            local_name=None,
+            manufacturer_data={},
+            service_data=service_data,
+            service_uuids=[EN_SERVICE_UUID],
+            tx_power=None,
+            rssi=-60,
+            platform_data=("/org/bluez/hci0/dev_x", props),
+        )
+        callback(BLEDevice(PHONE, None, {}), adv)
+    assert scanner.stats.dropped[DropReason.NO_RSSI] == 2
+    assert scanner.queue.empty()
 
 
 async def test_in_progress_on_stop_is_absorbed(bluez_factory: Factory) -> None:

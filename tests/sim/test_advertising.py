@@ -123,7 +123,10 @@ async def test_unregister_does_not_release(bluez: SimulatedBluez, client: Messag
     client.export(PATH, advert)
     await register(client, PATH)
     await register(client, PATH, method="UnregisterAdvertisement")
-    await asyncio.sleep(0.05)
+    # A second call on the same connection: D-Bus ordering guarantees that a Release sent
+    # before its reply has already been handled.
+    again = await register(client, PATH, method="UnregisterAdvertisement")
+    assert again.error_name == "org.bluez.Error.DoesNotExist"
     assert not advert.released.is_set()
 
 
@@ -169,9 +172,9 @@ async def test_restart_forgets_advertisements_silently(
     await register(client, PATH)
     await bluez.restart()
     assert bluez.advertisements() == []
-    await asyncio.sleep(0.05)
-    assert not advert.released.is_set()
+    # The round trip orders any Release sent during the restart before its reply.
     assert (await register(client, PATH)).message_type is MessageType.METHOD_RETURN
+    assert not advert.released.is_set()
 
 
 async def test_tx_power_include_fills_exactly_31_bytes(

@@ -140,9 +140,7 @@ async def test_powered_off_adapter_keeps_but_does_not_send_its_advertisement(
     await scanner.start()
     try:
         bluez.set_powered("hci0", False)
-        world.advance(2.0)
-        await asyncio.sleep(0.1)
-        assert seen.empty()
+        assert world.advance(2.0) == 0  # a powered-off adapter puts nothing on the air
         bluez.set_powered("hci0", True)
         world.advance(2.0)
         await asyncio.wait_for(seen.get(), 5)
