@@ -21,7 +21,7 @@ class PublishReport:
 
     files: tuple[publisher.ExportFile, ...]
     embargoed: tuple[DiagnosisKey, ...]
-    refused: tuple[tuple[int, str], ...]
+    refused: tuple[publisher.RefusedKey, ...]
     index_lines: int
     unlisted: tuple[str, ...]
     deleted: tuple[str, ...]

@@ -30,13 +30,22 @@ EXPORT_RETENTION_SECONDS: Final = 14 * SECONDS_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
+class RefusedKey:
+    """A key the publish limits refuse: its position, the API error code, and why."""
+
+    index: int
+    code: str
+    """``bad_key``, ``key_too_old`` or ``key_in_future`` (docs/authority-api.md §3)."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class KeyVerdict:
     """The keys of an upload or batch sorted into publishable, held back and refused."""
 
     accepted: tuple[DiagnosisKey, ...]
     embargoed: tuple[DiagnosisKey, ...]
-    refused: tuple[tuple[int, str], ...]
-    """(index in the input, reason) for each refused key."""
+    refused: tuple[RefusedKey, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,23 +89,32 @@ def classify_keys(keys: Sequence[DiagnosisKey], *, now: float) -> KeyVerdict:
     oldest = now_interval - MAX_KEY_AGE_DAYS * TEK_ROLLING_PERIOD
     accepted: list[DiagnosisKey] = []
     embargoed: list[DiagnosisKey] = []
-    refused: list[tuple[int, str]] = []
+    refused: list[RefusedKey] = []
     for index, key in enumerate(keys):
         if len(key.key_data) != TEK_LENGTH:
-            refused.append((index, f"key is {len(key.key_data)} bytes, not 16"))
+            refused.append(
+                RefusedKey(index, "bad_key", f"key is {len(key.key_data)} bytes, not 16")
+            )
         elif not 1 <= key.rolling_period <= TEK_ROLLING_PERIOD:
-            refused.append((index, f"rolling period {key.rolling_period} outside 1..144"))
+            refused.append(
+                RefusedKey(index, "bad_key", f"rolling period {key.rolling_period} outside 1..144")
+            )
         elif key.rolling_start < oldest:
-            refused.append((index, f"starts more than {MAX_KEY_AGE_DAYS} days ago"))
+            refused.append(
+                RefusedKey(index, "key_too_old", f"starts more than {MAX_KEY_AGE_DAYS} days ago")
+            )
         elif key.rolling_start > now_interval:
-            refused.append((index, "starts in the future"))
-        elif (
-            key.rolling_start + key.rolling_period
-        ) * SECONDS_PER_INTERVAL + EMBARGO_SECONDS > now:
+            refused.append(RefusedKey(index, "key_in_future", "starts in the future"))
+        elif embargo_until(key) > now:
             embargoed.append(key)
         else:
             accepted.append(key)
     return KeyVerdict(tuple(accepted), tuple(embargoed), tuple(refused))
+
+
+def embargo_until(key: DiagnosisKey) -> int:
+    """When a key may first be published: 2 h after its validity ends."""
+    return (key.rolling_start + key.rolling_period) * SECONDS_PER_INTERVAL + EMBARGO_SECONDS
 
 
 def pad_keys(keys: Sequence[DiagnosisKey], rng: random.Random) -> list[DiagnosisKey]:

@@ -11,7 +11,6 @@ import base64
 import binascii
 import concurrent.futures
 import contextlib
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -33,10 +32,11 @@ from bluezoned.authority.db import AuthorityStore, Grant, UploadedKey
 from bluezoned.authority.keys_json import parse_key_object
 from bluezoned.authority.offline import INDEX_NAME
 from bluezoned.authority.output import ExportOutput
-from bluezoned.const import SECONDS_PER_INTERVAL, TEK_ROLLING_PERIOD
+from bluezoned.const import TEK_ROLLING_PERIOD
 from bluezoned.errors import InvalidInput
 from bluezoned.exposure import keyfile
-from bluezoned.exposure.tekmac import tek_hmac
+from bluezoned.exposure.keys import day_start_interval
+from bluezoned.exposure.tekmac import MIN_HMAC_SECRET_BYTES, tek_hmac
 from bluezoned.models import DiagnosisKey, ReportType
 
 _log = logging.getLogger(__name__)
@@ -53,14 +53,11 @@ MAX_KEYS_PER_START: Final = 3
 """ens publish limits (key-distribution.md §2.2)."""
 MIN_WINDOW_AGE: Final = 2 * 3600
 """A window is exported only once it ended 2 h ago (ens MIN_WINDOW_AGE)."""
-RETENTION: Final = 14 * 86_400
 MAX_TRACKED_PEERS: Final = 10_000
 """Peers whose wrong codes are remembered: bounded, since anyone can send from many addresses."""
 FAILED_ATTEMPTS_PER_MINUTE: Final = 10
 """Wrong codes tolerated per client address per minute: 10^8 codes make guessing hopeless."""
 AUDIENCE: Final = "bluezoned-publish"
-MIN_HMAC_SECRET_BYTES: Final = 16
-"""The verification protocol asks for an HMAC secret of at least 128 bits (key-distribution.md §2.1)."""
 _TEST_TYPES: Final = {
     "confirmed": ReportType.CONFIRMED_TEST,
     "likely": ReportType.CONFIRMED_CLINICAL_DIAGNOSIS,
@@ -140,10 +137,7 @@ def issue_code(
     if test_type not in TEST_TYPES:
         raise InvalidInput(f"test type {test_type!r} is not one of {', '.join(TEST_TYPES)}")
     if symptom_date is not None:
-        try:
-            dt.date.fromisoformat(symptom_date)
-        except ValueError as exc:
-            raise InvalidInput(f"symptom date {symptom_date!r} is not YYYY-MM-DD") from exc
+        day_start_interval(symptom_date)  # refuses a malformed date before a code exists
     code = new_code(rng)
     store.add_code(hash_secret(code), Grant(test_type, symptom_date), now, now + CODE_LIFETIME)
     return code
@@ -215,12 +209,7 @@ class AuthorityServer:
         grant = await self._run(self.store.redeem_token, hash_secret(token), now)
         if grant is None:
             return _error(401, "token_invalid", "the token is unknown, used or expired")
-        onset = 0
-        if grant.symptom_date:
-            midnight = (
-                dt.datetime.fromisoformat(grant.symptom_date).replace(tzinfo=dt.UTC).timestamp()
-            )
-            onset = int(midnight // SECONDS_PER_INTERVAL)
+        onset = day_start_interval(grant.symptom_date) if grant.symptom_date else 0
         claims = {
             "iss": self.config.issuer,
             "aud": AUDIENCE,
@@ -253,11 +242,7 @@ class AuthorityServer:
             UploadedKey(
                 key,
                 created_hour,
-                max(
-                    created_hour,
-                    (key.rolling_start + key.rolling_period) * SECONDS_PER_INTERVAL
-                    + publisher.EMBARGO_SECONDS,
-                ),
+                max(created_hour, publisher.embargo_until(key)),
             )
             for key in keys
         ]
@@ -358,15 +343,8 @@ class AuthorityServer:
                 400, "bad_key", f"more than {MAX_KEYS_PER_START} keys share one start interval"
             )
         verdict = publisher.classify_keys(keys, now=now)
-        for _, reason in verdict.refused:
-            code = (
-                "key_in_future"
-                if "future" in reason
-                else "key_too_old"
-                if "days ago" in reason
-                else "bad_key"
-            )
-            raise _Refusal(400, code, reason)
+        for refused in verdict.refused:
+            raise _Refusal(400, refused.code, refused.reason)
         test_type = str(claims["reportType"])
         onset = int(claims.get("symptomOnsetInterval") or 0)
         return [
@@ -417,7 +395,9 @@ class AuthorityServer:
         written: list[publisher.ExportFile] = []
         if oldest is not None:
             last_closed_end = int((now - MIN_WINDOW_AGE) // period * period)
-            start = max(int(oldest // period * period), last_closed_end - RETENTION)
+            start = max(
+                int(oldest // period * period), last_closed_end - publisher.EXPORT_RETENTION_SECONDS
+            )
             while start + period <= last_closed_end:
                 end = start + period
                 if (start, end) not in done:
@@ -439,7 +419,7 @@ class AuthorityServer:
         output.write(INDEX_NAME, publisher.index_text(listed, self.config.root).encode("ascii"))
         for name in deletable:
             output.delete(name)
-        self.store.purge(now - RETENTION)
+        self.store.purge(now - publisher.EXPORT_RETENTION_SECONDS)
         return written
 
     async def _start_worker(self, _: web.Application) -> None:

@@ -107,8 +107,8 @@ def publish(
             f"held back {len(report.embargoed)} key(s) still valid or within 2 h of expiry: publish them later",
             err=True,
         )
-    for index, reason in report.refused:
-        click.echo(f"refused key number {index + 1}: {reason}", err=True)
+    for refused in report.refused:
+        click.echo(f"refused key number {refused.index + 1}: {refused.reason}", err=True)
     for name in report.unlisted:
         click.echo(f"expired, left the index: {name}")
     for name in report.deleted:

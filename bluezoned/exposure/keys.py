@@ -6,6 +6,7 @@ ENIntervalNumber or unix seconds) and the 16 random bytes of a new key.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hmac
 import struct
@@ -52,6 +53,16 @@ def interval_number(unix_seconds: float) -> int:
     if enin > _MAX_ENIN:
         raise InvalidInput(f"time {unix_seconds} is past the uint32 interval range")
     return enin
+
+
+def day_start_interval(day: str) -> int:
+    """ENIN of UTC midnight of ``day`` (YYYY-MM-DD), e.g. a symptom onset; InvalidInput if not a date."""
+    try:
+        parsed = dt.date.fromisoformat(day)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{day!r} is not a date (YYYY-MM-DD)") from exc
+    midnight = dt.datetime(parsed.year, parsed.month, parsed.day, tzinfo=dt.UTC)
+    return interval_number(midnight.timestamp())
 
 
 def interval_start(enin: int) -> int:

@@ -9,8 +9,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from typing import Final
 
 from bluezoned.models import DiagnosisKey
+
+MIN_HMAC_SECRET_BYTES: Final = 16
+"""The verification protocol asks for an HMAC secret of at least 128 bits (key-distribution.md §2.1)."""
 
 
 def canonical_key_text(keys: Iterable[DiagnosisKey]) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import json
 import logging
 import secrets
@@ -19,7 +18,6 @@ from typing import Any, Final
 import aiohttp
 
 from bluezoned.const import (
-    SECONDS_PER_INTERVAL,
     TEK_ROLLING_PERIOD,
     UPLOAD_HMAC_SECRET_BYTES,
     UPLOAD_MAX_KEYS,
@@ -28,8 +26,8 @@ from bluezoned.const import (
     UPLOAD_REQUEST_TIMEOUT,
 )
 from bluezoned.errors import InvalidInput, UploadRejected
-from bluezoned.exposure.keys import interval_number, new_tek
-from bluezoned.exposure.tekmac import tek_hmac
+from bluezoned.exposure.keys import day_start_interval, interval_number, new_tek
+from bluezoned.exposure.tekmac import MIN_HMAC_SECRET_BYTES, tek_hmac
 from bluezoned.models import DiagnosisKey, Tek
 from bluezoned.store import OwnKey, Store
 
@@ -43,8 +41,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-MIN_HMAC_SECRET_BYTES: Final = 16
-"""At least 128 bits (key-distribution.md §2.1)."""
 MAX_RESPONSE_BYTES: Final = 64 * 1024
 """Answers are a token or a JWT plus 1-2 KiB of padding."""
 
@@ -150,6 +146,8 @@ async def _flow(
         raise UploadRejected("verify", 200, "bad_response", "symptomDate is not a string")
     if test_type == "negative":
         raise UploadRejected("verify", 200, "negative_test", "a negative test publishes no keys")
+    # Checked before the single-use token is spent on a certificate.
+    onset = _onset_interval(symptom_date)
     mac = base64.b64encode(tek_hmac(secret, keys)).decode("ascii")
     certified = await _post(
         session,
@@ -164,7 +162,7 @@ async def _flow(
         "healthAuthorityID": issuer,
         "verificationPayload": certificate,
         "hmacKey": base64.b64encode(secret).decode("ascii"),
-        "symptomOnsetInterval": _onset_interval(symptom_date),
+        "symptomOnsetInterval": onset,
         "padding": pad(),
     }
     published = await _post(session, f"{base}/v1/publish", "publish", body)
@@ -228,11 +226,9 @@ def _onset_interval(symptom_date: str | None) -> int:
     if not symptom_date:
         return 0
     try:
-        day = dt.date.fromisoformat(symptom_date)
-    except ValueError:
+        return day_start_interval(symptom_date)
+    except InvalidInput:
         raise UploadRejected("verify", 200, "bad_response", "symptomDate is not a date") from None
-    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
-    return int(midnight // SECONDS_PER_INTERVAL)
 
 
 def _padding() -> str:

@@ -42,9 +42,15 @@ def test_classify_applies_age_future_and_embargo_limits() -> None:
     verdict = publisher.classify_keys(keys, now=NOW)
     assert [k.key_data[0] for k in verdict.accepted] == [2, 3]
     assert [k.key_data[0] for k in verdict.embargoed] == [1, 6]
-    assert [index for index, _ in verdict.refused] == [3, 4, 6, 7]
-    assert "15 days" in verdict.refused[0][1]
-    assert "future" in verdict.refused[1][1]
+    assert [r.index for r in verdict.refused] == [3, 4, 6, 7]
+    assert [r.code for r in verdict.refused] == [
+        "key_too_old",
+        "key_in_future",
+        "bad_key",
+        "bad_key",
+    ]
+    assert "15 days" in verdict.refused[0].reason
+    assert "future" in verdict.refused[1].reason
 
 
 def test_embargo_ends_exactly_two_hours_after_validity() -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bluezoned.authority.db import Grant, SqliteAuthorityStore
+from bluezoned.authority.server import hash_secret
 from bluezoned.config import Config, Limits, Source
 from bluezoned.errors import InvalidInput, UploadRejected
 from bluezoned.exposure.keys import interval_number
@@ -130,6 +132,27 @@ async def test_bad_code_and_negative_test_are_refused(authority: Authority, tmp_
     with pytest.raises(UploadRejected) as caught:
         await upload_keys(authority.url, authority.code("negative"), keys)
     assert caught.value.code == "negative_test"
+
+
+async def test_a_malformed_symptom_date_is_refused_before_the_token_is_spent(
+    authority: Authority,
+) -> None:
+    # A server that hands out a date the client cannot read: the client must stop at verify.
+    staff = SqliteAuthorityStore(authority.db_path)
+    try:
+        staff.add_code(hash_secret("12345678"), Grant("confirmed", "28/11/2026"), NOW, NOW + 900)
+    finally:
+        staff.close()
+    keys = [DiagnosisKey(b"\x05" * 16, TODAY - 144)]
+    with pytest.raises(UploadRejected) as caught:
+        await upload_keys(authority.url, "12345678", keys)
+    assert (caught.value.step, caught.value.code) == ("verify", "bad_response")
+    staff = SqliteAuthorityStore(authority.db_path)
+    try:
+        unused = staff._db.query("SELECT COUNT(*) AS n FROM tokens WHERE used_at IS NULL")
+        assert next(iter(unused))["n"] == 1
+    finally:
+        staff.close()
 
 
 async def test_certificate_is_bound_to_the_keys(
