@@ -286,7 +286,7 @@ def run_bench(
         "bytes": sum(len(b) for b in day.files.values()),
         "sighting_buckets": buckets,
         "planted": len(day.planted),
-        "matches": len(day.planted),
+        "matches": len(matched),
         "backend": chosen,
         "load_average": load,
         "setup_exports_seconds": setup_exports,
