@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hmac
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,8 +33,6 @@ from bluezoned.const import (
 from bluezoned.errors import InvalidInput
 from bluezoned.models import Tek
 
-_HKDF_DEFAULT_SALT: Final = bytes(32)
-"""RFC 5869: an absent salt is HashLen zero bytes (protocol.md §2.2)."""
 _MAX_ENIN: Final = 0xFFFFFFFF
 _ECB_BLOCK_CACHE: Final = 256
 """Distinct (first interval, count) PaddedData runs kept: a day of keys shares one."""
@@ -105,17 +101,6 @@ def derive_aemk(tek: bytes) -> bytes:
     return _hkdf(tek, AEMK_INFO)
 
 
-def derive_rpik_fast(tek: bytes) -> bytes:
-    """RPIK by the two HMAC-SHA256 steps of RFC 5869 that HKDF performs; same bytes, ~5x less overhead.
-
-    HKDF with a single 16-byte output block is exactly
-    ``HMAC(HMAC(zeros32, TEK), info || 0x01)[:16]``; the test suite checks both paths agree.
-    """
-    _check_len("TEK", tek, TEK_LENGTH)
-    prk = hmac.digest(_HKDF_DEFAULT_SALT, tek, "sha256")
-    return hmac.digest(prk, RPIK_INFO + b"\x01", "sha256")[:RPI_LENGTH]
-
-
 # --- Rolling proximity identifiers (protocol.md §2.3) ----------------------------------
 
 
@@ -142,16 +127,6 @@ def rpis_of(tek: Tek) -> list[bytes]:
 def split_rpis(block: bytes) -> list[bytes]:
     """Cut a concatenation of RPIs into 16-byte identifiers."""
     return [block[i : i + RPI_LENGTH] for i in range(0, len(block), RPI_LENGTH)]
-
-
-def derive_rpis_for_keys(teks: Sequence[Tek]) -> bytes:
-    """All RPIs of many keys, concatenated key after key; the matcher's bulk path."""
-    parts = []
-    for tek in teks:
-        rpik = derive_rpik_fast(tek.key_data)
-        encryptor = Cipher(algorithms.AES(rpik), modes.ECB()).encryptor()  # noqa: S305
-        parts.append(encryptor.update(_padded_blocks(tek.rolling_start, tek.rolling_period)))
-    return b"".join(parts)
 
 
 def rpi_interval(rpik: bytes, rpi: bytes) -> int | None:

@@ -57,7 +57,6 @@ def test_vector_key_is_aligned_on_midnight() -> None:
 def test_rpik_and_aemk_match_vectors() -> None:
     assert keys.derive_rpik(VECTOR_TEK) == VECTOR_RPIK
     assert keys.derive_aemk(VECTOR_TEK) == VECTOR_AEMK
-    assert keys.derive_rpik_fast(VECTOR_TEK) == VECTOR_RPIK
 
 
 @pytest.mark.parametrize(
@@ -77,7 +76,6 @@ def test_batched_derivation_equals_per_interval_and_vectors() -> None:
     assert len(block) == 144 * 16
     assert keys.split_rpis(block) == [row[2] for row in VECTORS]
     assert keys.rpis_of(Tek(VECTOR_TEK, VECTOR_ENIN, 144)) == [row[2] for row in VECTORS]
-    assert keys.derive_rpis_for_keys([Tek(VECTOR_TEK, VECTOR_ENIN, 144)]) == block
 
 
 def test_beacon_for_vector_interval() -> None:
@@ -161,7 +159,6 @@ def test_fast_paths_agree_with_reference_constructions(tek: bytes, start: int, c
         algorithm=hashes.SHA256(), length=16, salt=bytes(32), info=b"EN-RPIK"
     ).derive(tek)
     assert keys.derive_rpik(tek) == reference_rpik
-    assert keys.derive_rpik_fast(tek) == reference_rpik
     block = keys.derive_rpis(reference_rpik, start, count)
     one_by_one = b"".join(
         Cipher(algorithms.AES(reference_rpik), modes.ECB())
@@ -170,24 +167,12 @@ def test_fast_paths_agree_with_reference_constructions(tek: bytes, start: int, c
         for i in range(count)
     )
     assert block == one_by_one
-    assert keys.derive_rpis_for_keys([Tek(tek, start, count)]) == block
-
-
-def test_bulk_derivation_keeps_key_order() -> None:
-    teks = [Tek(bytes([i]) * 16, VECTOR_ENIN + i, 1 + i % 144) for i in range(20)]
-    block = keys.derive_rpis_for_keys(teks)
-    expected = b"".join(
-        keys.derive_rpis(keys.derive_rpik(t.key_data), t.rolling_start, t.rolling_period)
-        for t in teks
-    )
-    assert block == expected
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda: keys.derive_rpik(bytes(15)), "TEK must be 16 bytes"),
-        (lambda: keys.derive_rpik_fast(bytes(17)), "TEK must be 16 bytes"),
         (lambda: keys.rpi_for(bytes(8), 1), "RPIK must be 16 bytes"),
         (lambda: keys.derive_rpis(bytes(16), 5, 0), "bad interval run"),
         (lambda: keys.derive_rpis(bytes(16), 2**32 - 1, 2), "bad interval run"),
