@@ -40,6 +40,7 @@ from dbus_fast import (
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 
+from bluezoned.ble.bluez import defs
 from bluezoned.ble.payload import uuid16_to_str
 from bluezoned.const import ADV_FLAGS_EN, EN_SERVICE_UUID, LEGACY_ADV_MAX_LENGTH
 from bluezoned.errors import SimulatorError
@@ -47,18 +48,19 @@ from bluezoned.errors import SimulatorError
 _LOGGER = logging.getLogger(__name__)
 
 # --- BlueZ vocabulary (BlueZ doc/org.bluez.*.rst) -------------------------------------------
-BLUEZ_SERVICE: Final = "org.bluez"
-ADAPTER_INTERFACE: Final = "org.bluez.Adapter1"
-DEVICE_INTERFACE: Final = "org.bluez.Device1"
-ADV_MANAGER_INTERFACE: Final = "org.bluez.LEAdvertisingManager1"
-ADVERTISEMENT_INTERFACE: Final = "org.bluez.LEAdvertisement1"
-MONITOR_MANAGER_INTERFACE: Final = "org.bluez.AdvertisementMonitorManager1"
-MONITOR_INTERFACE: Final = "org.bluez.AdvertisementMonitor1"
-AGENT_MANAGER_INTERFACE: Final = "org.bluez.AgentManager1"
-PROPERTIES_INTERFACE: Final = "org.freedesktop.DBus.Properties"
-OBJECT_MANAGER_INTERFACE: Final = "org.freedesktop.DBus.ObjectManager"
-INTROSPECTABLE_INTERFACE: Final = "org.freedesktop.DBus.Introspectable"
-BLUEZ_ROOT: Final = "/org/bluez"
+# The simulator serves the same names the client side speaks, spelled once in ble.bluez.defs.
+BLUEZ_SERVICE: Final = defs.BLUEZ_SERVICE
+ADAPTER_INTERFACE: Final = defs.ADAPTER_INTERFACE
+DEVICE_INTERFACE: Final = defs.DEVICE_INTERFACE
+ADV_MANAGER_INTERFACE: Final = defs.ADVERTISING_MANAGER_INTERFACE
+ADVERTISEMENT_INTERFACE: Final = defs.ADVERTISEMENT_INTERFACE
+MONITOR_MANAGER_INTERFACE: Final = defs.ADVERTISEMENT_MONITOR_MANAGER_INTERFACE
+MONITOR_INTERFACE: Final = defs.ADVERTISEMENT_MONITOR_INTERFACE
+AGENT_MANAGER_INTERFACE: Final = defs.AGENT_MANAGER_INTERFACE
+PROPERTIES_INTERFACE: Final = defs.PROPERTIES_INTERFACE
+OBJECT_MANAGER_INTERFACE: Final = defs.OBJECT_MANAGER_INTERFACE
+INTROSPECTABLE_INTERFACE: Final = defs.INTROSPECTABLE_INTERFACE
+BLUEZ_ROOT: Final = defs.BLUEZ_ROOT_PATH
 CONTROL_PATH: Final = "/org/bluezoned/sim"
 CONTROL_INTERFACE: Final = "org.bluezoned.Sim1"
 """The simulator's own control object, beside org.bluez (linux-ble.md §9.5): Inject(s adapter,
@@ -66,18 +68,18 @@ s address, n rssi, a{sv} fields), FailNext(sss), AddAdapter(s name, s address, b
 RemoveAdapter(s), SetPowered(sb), SetStalled(sb), Restart(d downtime, b graceful), GetState() -> s (JSON)."""
 CONTROL_ERROR: Final = "org.bluezoned.Sim1.Error"
 
-ERROR_IN_PROGRESS: Final = "org.bluez.Error.InProgress"
-ERROR_NOT_READY: Final = "org.bluez.Error.NotReady"
-ERROR_FAILED: Final = "org.bluez.Error.Failed"
-ERROR_INVALID_ARGUMENTS: Final = "org.bluez.Error.InvalidArguments"
-ERROR_INVALID_LENGTH: Final = "org.bluez.Error.InvalidLength"
-ERROR_ALREADY_EXISTS: Final = "org.bluez.Error.AlreadyExists"
-ERROR_DOES_NOT_EXIST: Final = "org.bluez.Error.DoesNotExist"
-ERROR_NOT_PERMITTED: Final = "org.bluez.Error.NotPermitted"
-ERROR_NOT_SUPPORTED: Final = "org.bluez.Error.NotSupported"
-DBUS_INVALID_ARGS: Final = "org.freedesktop.DBus.Error.InvalidArgs"
-DBUS_UNKNOWN_METHOD: Final = "org.freedesktop.DBus.Error.UnknownMethod"
-DBUS_UNKNOWN_OBJECT: Final = "org.freedesktop.DBus.Error.UnknownObject"
+ERROR_IN_PROGRESS: Final = defs.ERROR_IN_PROGRESS
+ERROR_NOT_READY: Final = defs.ERROR_NOT_READY
+ERROR_FAILED: Final = defs.ERROR_FAILED
+ERROR_INVALID_ARGUMENTS: Final = defs.ERROR_INVALID_ARGUMENTS
+ERROR_INVALID_LENGTH: Final = defs.ERROR_INVALID_LENGTH
+ERROR_ALREADY_EXISTS: Final = defs.ERROR_ALREADY_EXISTS
+ERROR_DOES_NOT_EXIST: Final = defs.ERROR_DOES_NOT_EXIST
+ERROR_NOT_PERMITTED: Final = defs.ERROR_NOT_PERMITTED
+ERROR_NOT_SUPPORTED: Final = defs.ERROR_NOT_SUPPORTED
+DBUS_INVALID_ARGS: Final = defs.DBUS_ERROR_INVALID_ARGS
+DBUS_UNKNOWN_METHOD: Final = defs.DBUS_ERROR_UNKNOWN_METHOD
+DBUS_UNKNOWN_OBJECT: Final = defs.DBUS_ERROR_UNKNOWN_OBJECT
 
 # --- bluetoothd behaviour numbers -----------------------------------------------------------
 RSSI_THRESHOLD: Final = 8
@@ -1735,7 +1737,7 @@ class SimulatedBluez:
             BLUEZ_ROOT: {
                 INTROSPECTABLE_INTERFACE: {},
                 AGENT_MANAGER_INTERFACE: {},
-                "org.bluez.ProfileManager1": {},
+                defs.PROFILE_MANAGER_INTERFACE: {},
             }
         }
         for adapter in self._adapters.values():

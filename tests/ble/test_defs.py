@@ -30,8 +30,9 @@ def test_no_other_module_spells_a_bluez_name() -> None:
     offenders = [
         str(path.relative_to(PACKAGE))
         for path in PACKAGE.rglob("*.py")
+        # sim/bus.py writes Debian's bluetooth.conf D-Bus policy, a config text, verbatim.
         if path.name != "defs.py"
-        and "sim" not in path.parts
+        and path.relative_to(PACKAGE).as_posix() != "sim/bus.py"
         and pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []

@@ -19,6 +19,7 @@ DBUS_PATH: Final = "/org/freedesktop/DBus"
 DBUS_INTERFACE: Final = "org.freedesktop.DBus"
 OBJECT_MANAGER_INTERFACE: Final = "org.freedesktop.DBus.ObjectManager"
 PROPERTIES_INTERFACE: Final = "org.freedesktop.DBus.Properties"
+INTROSPECTABLE_INTERFACE: Final = "org.freedesktop.DBus.Introspectable"
 
 # --- BlueZ interfaces -------------------------------------------------------------------
 ADAPTER_INTERFACE: Final = "org.bluez.Adapter1"
@@ -27,6 +28,8 @@ ADVERTISEMENT_INTERFACE: Final = "org.bluez.LEAdvertisement1"
 ADVERTISING_MANAGER_INTERFACE: Final = "org.bluez.LEAdvertisingManager1"
 ADVERTISEMENT_MONITOR_INTERFACE: Final = "org.bluez.AdvertisementMonitor1"
 ADVERTISEMENT_MONITOR_MANAGER_INTERFACE: Final = "org.bluez.AdvertisementMonitorManager1"
+AGENT_MANAGER_INTERFACE: Final = "org.bluez.AgentManager1"
+PROFILE_MANAGER_INTERFACE: Final = "org.bluez.ProfileManager1"
 
 # --- Signals and members ----------------------------------------------------------------
 NAME_OWNER_CHANGED: Final = "NameOwnerChanged"
@@ -51,6 +54,7 @@ ERROR_NOT_SUPPORTED: Final = "org.bluez.Error.NotSupported"
 ERROR_NOT_AUTHORIZED: Final = "org.bluez.Error.NotAuthorized"
 
 # --- freedesktop errors met when BlueZ or an adapter is gone, or policy denies -----------
+DBUS_ERROR_INVALID_ARGS: Final = "org.freedesktop.DBus.Error.InvalidArgs"
 DBUS_ERROR_UNKNOWN_OBJECT: Final = "org.freedesktop.DBus.Error.UnknownObject"
 DBUS_ERROR_UNKNOWN_METHOD: Final = "org.freedesktop.DBus.Error.UnknownMethod"
 DBUS_ERROR_UNKNOWN_INTERFACE: Final = "org.freedesktop.DBus.Error.UnknownInterface"
