@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +31,7 @@ from bleak.backends.scanner import AdvertisementData
 
 from bluezoned.ble.aggregator import Aggregator, Writer
 from bluezoned.ble.scanner import BleakSightingScanner
+from bluezoned.ble.tasks import cancel_and_wait
 from bluezoned.const import EN_SERVICE_UUID, SECONDS_PER_INTERVAL
 from bluezoned.models import SightingBucket
 from bluezoned.sim.bus import PrivateSystemBus, find_dbus_daemon
@@ -214,9 +214,7 @@ async def end_to_end_run(
             await asyncio.sleep(0.2)
         wall = time.perf_counter() - wall0
         cpu, bus_cpu = _cpu() - cpu0, _proc_cpu(bus_pid) - bus0
-        consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
+        await cancel_and_wait(consumer)
         await stop()
         aggregator.add_many(scanner.drain())
         aggregator.flush()

@@ -53,6 +53,7 @@ from bluezoned.ble.aggregator import Aggregator
 from bluezoned.ble.bluez.advertiser import BluezAdvertiser
 from bluezoned.ble.scanner import BleakSightingScanner, DropReason
 from bluezoned.ble.supervision import RotationPolicy
+from bluezoned.ble.tasks import cancel_and_wait
 from bluezoned.config import AlertsConfig, Config, Source
 from bluezoned.const import (
     BLUEZONE_COMPANY_ID,
@@ -427,9 +428,7 @@ async def _radio(
         await _drive(world, until=CONTACT_SECONDS + AFTER_CONTACT_SECONDS)
     finally:
         for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         await stop_scan()
     aggregator.add_many(scanner.drain())
     aggregator.flush()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -18,6 +18,7 @@ from bluezoned.const import (
     AEM_LENGTH,
     BLUEZONE_COMPANY_ID,
     BLUEZONE_ID_LENGTH,
+    BLUEZONE_SERVICE_UUID,
     BLUEZONE_SERVICE_UUID16,
     EN_SERVICE_DATA_LENGTH,
     EN_SERVICE_UUID,
@@ -136,10 +137,16 @@ def build_advertisement(rpi: bytes, aem: bytes, *, flags: bool = True) -> bytes:
     return payload
 
 
-def build_bluezone_advertisement(beacon_id: bytes, *, flags: bool = True) -> bytes:
-    """The Bluezone Android advert: [Flags] + UUID list 0x4E56 + manufacturer 0x22B5 + 12-byte id."""
+def check_bluezone_id(beacon_id: bytes) -> bytes:
+    """The 12-byte Bluezone id as bytes, or InvalidInput."""
     if len(beacon_id) != BLUEZONE_ID_LENGTH:
         raise InvalidInput(f"Bluezone id must be {BLUEZONE_ID_LENGTH} bytes, got {len(beacon_id)}")
+    return bytes(beacon_id)
+
+
+def build_bluezone_advertisement(beacon_id: bytes, *, flags: bool = True) -> bytes:
+    """The Bluezone Android advert: [Flags] + UUID list 0x4E56 + manufacturer 0x22B5 + 12-byte id."""
+    beacon_id = check_bluezone_id(beacon_id)
     payload = _flags() if flags else b""
     payload += _ad(AD_UUID16_COMPLETE, BLUEZONE_SERVICE_UUID16.to_bytes(2, "little"))
     payload += _ad(
@@ -214,7 +221,7 @@ def decode_advertisement(data: object) -> DecodeResult:
 def decode_beacon(
     service_data: Mapping[str, object],
     manufacturer_data: Mapping[int, object],
-    service_uuids: list[str] | tuple[str, ...] = (),
+    service_uuids: Sequence[str] = (),
 ) -> DecodeResult:
     """Decode the parts a scanner reports (bleak's shapes, as plain types) into a beacon.
 
@@ -234,7 +241,7 @@ def decode_beacon(
             if len(bluezone_data) != BLUEZONE_ID_LENGTH:
                 return Rejection(RejectReason.BLUEZONE_WRONG_LENGTH, f"{len(bluezone_data)} bytes")
             return BluezoneBeacon(bytes(bluezone_data))
-        if any(str(u).lower() == uuid16_to_str(BLUEZONE_SERVICE_UUID16) for u in service_uuids):
+        if any(str(u).lower() == BLUEZONE_SERVICE_UUID for u in service_uuids):
             return Rejection(RejectReason.BLUEZONE_NO_ID)
     except (AttributeError, TypeError) as exc:  # hostile or mistyped mappings from a scanner
         return Rejection(RejectReason.WRONG_TYPE, str(exc))

@@ -117,7 +117,7 @@ def convert_advert(
     """One report's parts -> a Sighting, a Bluezone beacon, a decode Rejection or a DropReason."""
     if not isinstance(rssi, int) or isinstance(rssi, bool) or not RSSI_MIN <= rssi <= RSSI_MAX:
         return DropReason.BAD_RSSI
-    result = decode_beacon(service_data, manufacturer_data, list(service_uuids))
+    result = decode_beacon(service_data, manufacturer_data, service_uuids)
     if isinstance(result, EnBeacon):
         return Sighting(t, result.rpi, result.aem, rssi, address, adapter)
     return result

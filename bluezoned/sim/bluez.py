@@ -42,6 +42,7 @@ from dbus_fast.errors import DBusError
 
 from bluezoned.ble.bluez import defs
 from bluezoned.ble.payload import uuid16_to_str
+from bluezoned.ble.tasks import cancel_and_wait
 from bluezoned.const import ADV_FLAGS_EN, EN_SERVICE_UUID, LEGACY_ADV_MAX_LENGTH
 from bluezoned.errors import SimulatorError
 
@@ -965,11 +966,8 @@ class SimulatedBluez:
         return asyncio.get_running_loop().time()
 
     async def _shutdown(self, *, graceful: bool) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        sweeper, self._sweeper = self._sweeper, None
+        await cancel_and_wait(sweeper)
         pending = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in pending:
             task.cancel()

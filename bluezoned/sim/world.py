@@ -10,7 +10,6 @@ including the LEAdvertisement1s that clients registered on other simulated adapt
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -21,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bluezoned.ble.payload import build_service_data
+from bluezoned.ble.tasks import cancel_and_wait
 from bluezoned.const import ADV_FLAGS_EN, EN_SERVICE_UUID
 from bluezoned.exposure.keys import (
     Metadata,
@@ -424,10 +424,7 @@ class World:
     async def stop(self) -> None:
         """Stop advancing time."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def __aenter__(self) -> World:
         await self.start()

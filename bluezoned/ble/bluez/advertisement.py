@@ -14,14 +14,12 @@ from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
 from bluezoned.ble.bluez import defs
-from bluezoned.ble.payload import build_service_data
+from bluezoned.ble.payload import build_service_data, check_bluezone_id
 from bluezoned.const import (
     BLUEZONE_COMPANY_ID,
-    BLUEZONE_ID_LENGTH,
     BLUEZONE_SERVICE_UUID,
     EN_SERVICE_UUID,
 )
-from bluezoned.errors import InvalidInput
 
 _StrList = Annotated[list[str], DBusSignature("as")]
 _ServiceData = Annotated[dict[str, Variant], DBusSignature("a{sv}")]
@@ -82,7 +80,7 @@ class BluezoneAdvertisement(_Advertisement):
 
     def __init__(self, beacon_id: bytes) -> None:
         super().__init__(BLUEZONE_SERVICE_UUID)
-        self._id = _check_id(beacon_id)
+        self._id = check_bluezone_id(beacon_id)
 
     @property
     def beacon_id(self) -> bytes:
@@ -91,15 +89,9 @@ class BluezoneAdvertisement(_Advertisement):
 
     def set_payload(self, beacon_id: bytes) -> None:
         """Replace the id; call only while unregistered."""
-        self._id = _check_id(beacon_id)
+        self._id = check_bluezone_id(beacon_id)
 
     @dbus_property(access=PropertyAccess.READ)
     def ManufacturerData(self) -> _ManufacturerData:
         """``{0x22B5: id}``."""
         return {BLUEZONE_COMPANY_ID: Variant("ay", self._id)}
-
-
-def _check_id(beacon_id: bytes) -> bytes:
-    if len(beacon_id) != BLUEZONE_ID_LENGTH:
-        raise InvalidInput(f"Bluezone id must be {BLUEZONE_ID_LENGTH} bytes, got {len(beacon_id)}")
-    return bytes(beacon_id)
