@@ -27,7 +27,13 @@ from bluezoned.cli._common import (
 from bluezoned.config import CONFIG_FILENAME, Config, load_config
 from bluezoned.store import DB_FILENAME, Store
 from bluezoned.sync.client import HttpClient, open_session
-from bluezoned.sync.worker import ProgressEvent, SourceResult, sync_all, sync_forever
+from bluezoned.sync.worker import (
+    AlertHook,
+    ProgressEvent,
+    SourceResult,
+    sync_all,
+    sync_forever,
+)
 
 EXIT_SYNC_FAILED: Final = 6
 """At least one source could not be listed or a new file could not be downloaded."""
@@ -86,7 +92,7 @@ def sync(
             return
         with Store.open(state.state_dir / DB_FILENAME) as store:
             results = asyncio.run(
-                _run(config, store, now, only, show_progress=not as_json and _stdout_is_tty())
+                _run(config, store, now, show_progress=not as_json and _stdout_is_tty())
             )
     if as_json:
         click.echo(json.dumps([_as_json(r) for r in results], indent=2))
@@ -104,7 +110,7 @@ def sync(
 
 
 async def _run(
-    config: Config, store: Store, now: float, only: str | None, *, show_progress: bool
+    config: Config, store: Store, now: float, *, show_progress: bool
 ) -> list[SourceResult]:
     bars: dict[str, Any] = {}
 
@@ -121,9 +127,6 @@ async def _run(
         if event.done == event.total:
             bar.__exit__(None, None, None)
 
-    async def alert(store: Store, at: float) -> object:
-        return await raise_alerts(store, config.alerts, at)
-
     # numpy and the matcher load only when a sync really runs, not for every CLI start.
     from bluezoned.matching import match_new_keys
 
@@ -137,10 +140,18 @@ async def _run(
             now=now,
             rng=rng,
             match_new_keys=match_new_keys,
-            alert=alert,
+            alert=_alert_hook(config),
             progress=progress,
-            only=only,
         )
+
+
+def _alert_hook(config: Config) -> AlertHook:
+    """The sync worker's alert call with this configuration's alert settings."""
+
+    async def alert(store: Store, at: float) -> object:
+        return await raise_alerts(store, config.alerts, at)
+
+    return alert
 
 
 def _follow(config: Config, store: Store) -> None:
@@ -150,9 +161,6 @@ def _follow(config: Config, store: Store) -> None:
     def report(result: SourceResult) -> None:
         when = "unscheduled" if result.next_due is None else _utc(result.next_due)
         click.echo(f"{_utc(time.time())} {_summary(result)}; next run {when}")
-
-    async def alert(store: Store, at: float) -> object:
-        return await raise_alerts(store, config.alerts, at)
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -168,7 +176,7 @@ def _follow(config: Config, store: Store) -> None:
                 sleep=asyncio.sleep,
                 rng=rng,
                 match_new_keys=match_new_keys,
-                alert=alert,
+                alert=_alert_hook(config),
                 report=report,
             )
 
