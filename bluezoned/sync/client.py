@@ -42,7 +42,6 @@ class Fetched:
     body: bytes
     etag: str | None
     last_modified: str | None
-    attempts: int
 
     @property
     def not_modified(self) -> bool:
@@ -102,7 +101,6 @@ class HttpClient:
         self._sleep = sleep
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
-        self.requests = 0
 
     async def get(
         self,
@@ -121,7 +119,7 @@ class HttpClient:
         attempts = self._limits.retries + 1
         for attempt in range(attempts):
             try:
-                return await self._attempt(url, headers, max_bytes, attempt + 1)
+                return await self._attempt(url, headers, max_bytes)
             except _Retryable as exc:
                 if attempt + 1 >= attempts:
                     raise FetchError(
@@ -132,10 +130,7 @@ class HttpClient:
                 )
         raise FetchError(url, "no attempt was made")  # unreachable: attempts >= 1
 
-    async def _attempt(
-        self, url: str, headers: dict[str, str], max_bytes: int, attempt: int
-    ) -> Fetched:
-        self.requests += 1
+    async def _attempt(self, url: str, headers: dict[str, str], max_bytes: int) -> Fetched:
         try:
             async with self._session.get(url, headers=headers, allow_redirects=True) as response:
                 status = response.status
@@ -146,7 +141,6 @@ class HttpClient:
                         b"",
                         _header(response, "ETag"),
                         _header(response, "Last-Modified"),
-                        attempt,
                     )
                 if status >= 500 or status in _RETRYABLE_STATUS:
                     raise _Retryable(f"HTTP {status}", status)
@@ -164,7 +158,6 @@ class HttpClient:
                     body,
                     _header(response, "ETag"),
                     _header(response, "Last-Modified"),
-                    attempt,
                 )
         except TimeoutError:
             raise _Retryable("timed out") from None
