@@ -273,17 +273,12 @@ class _LibCrypto:
         self.ctx_new = _bind(lib, "EVP_CIPHER_CTX_new", vp, [])
         self.ctx_free = _bind(lib, "EVP_CIPHER_CTX_free", None, [vp])
         self.aes_128_ecb = _bind(lib, "EVP_aes_128_ecb", vp, [])
-        self.init = _bind(
-            lib, "EVP_EncryptInit_ex", ctypes.c_int, [vp, vp, vp, ctypes.c_char_p, vp]
-        )
+        # Void pointers throughout: ctypes hands one function object per name, so the ctypes
+        # callers and the numba kernel must share one signature.
+        self.init = _bind(lib, "EVP_EncryptInit_ex", ctypes.c_int, [vp, vp, vp, vp, vp])
         self.update = _bind(lib, "EVP_EncryptUpdate", ctypes.c_int, [vp, vp, vp, vp, ctypes.c_int])
         self.set_padding = _bind(
             lib, "EVP_CIPHER_CTX_set_padding", ctypes.c_int, [vp, ctypes.c_int]
-        )
-        # The same two for numba, which needs void pointers throughout.
-        self.nb_init = _bind(lib, "EVP_EncryptInit_ex", ctypes.c_int, [vp, vp, vp, vp, vp])
-        self.nb_update = _bind(
-            lib, "EVP_EncryptUpdate", ctypes.c_int, [vp, vp, vp, vp, ctypes.c_int]
         )
         # Low-level SHA-256 (deprecated in OpenSSL 3, still exported); absent means no numba path.
         try:
@@ -406,7 +401,7 @@ def _build_numba_kernel() -> tuple[Any, U8Array, U8Array] | None:
         states.append(state)
     # cache=False: the ctypes entry points are baked in as addresses valid in this process only.
     kernel = numba.njit(nogil=True, cache=False)(
-        _make_kernel(lib.sha_init, lib.sha_update, lib.sha_final, lib.nb_init, lib.nb_update)
+        _make_kernel(lib.sha_init, lib.sha_update, lib.sha_final, lib.init, lib.update)
     )
     result = (kernel, states[0], states[1])
     # Compile and prove it on the official vector before trusting it.
