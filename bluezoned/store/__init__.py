@@ -24,9 +24,6 @@ from bluezoned.store.store import (
     fold_sightings,
 )
 
-open_store = Store.open
-"""``open_store(path, *, bucket_seconds=..., read_only=False)``: alias of :meth:`Store.open`."""
-
 __all__ = [
     "CAPTURE_COLUMNS",
     "DB_FILENAME",
@@ -43,7 +40,6 @@ __all__ = [
     "SyncState",
     "bucket_start",
     "fold_sightings",
-    "open_store",
     "parse_capture",
     "parse_capture_bytes",
 ]
