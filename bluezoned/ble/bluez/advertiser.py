@@ -236,18 +236,18 @@ class BluezAdvertiser:
         loop = asyncio.get_running_loop()
         self._next_rotation = self._rotation.next_rotation(loop.time(), self._rng)
 
-    def _objects(self) -> list[tuple[str, EnAdvertisement | BluezoneAdvertisement]]:
-        objects: list[tuple[str, EnAdvertisement | BluezoneAdvertisement]] = []
-        if self._en is not None:
-            objects.append((self._en_path, self._en))
-        if self._bz is not None:
-            objects.append((self._bz_path, self._bz))
-        return objects
+    def _paths(self) -> list[str]:
+        """Object paths of the advertisements exported now (EN, then Bluezone)."""
+        return [
+            path
+            for path, obj in ((self._en_path, self._en), (self._bz_path, self._bz))
+            if obj is not None
+        ]
 
     async def _register_all(self) -> None:
         if self._conn is None or self._adapter is None:
             raise BluetoothUnavailable(BluetoothUnavailableReason.NO_BUS, "not started")
-        for path, _obj in self._objects():
+        for path in self._paths():
             try:
                 await self._register(path)
             except DBusCallError as exc:
@@ -279,19 +279,8 @@ class BluezAdvertiser:
         adapter = self._adapter
         if conn is None or adapter is None:
             return
-        try:
-            await conn.bluez_call(
-                adapter.path,
-                defs.ADVERTISING_MANAGER_INTERFACE,
-                defs.REGISTER_ADVERTISEMENT,
-                "oa{sv}",
-                [path, {}],
-            )
-        except DBusCallError as exc:
-            if exc.error_name != defs.ERROR_ALREADY_EXISTS:
-                raise
-            # A registration whose reply we lost (timeout): replace it so the payload is ours.
-            await self._unregister(path)
+
+        async def register() -> None:
             await conn.bluez_call(
                 adapter.path,
                 defs.ADVERTISING_MANAGER_INTERFACE,
@@ -300,9 +289,18 @@ class BluezAdvertiser:
                 [path, {}],
             )
 
+        try:
+            await register()
+        except DBusCallError as exc:
+            if exc.error_name != defs.ERROR_ALREADY_EXISTS:
+                raise
+            # A registration whose reply we lost (timeout): replace it so the payload is ours.
+            await self._unregister(path)
+            await register()
+
     async def _unregister_all(self) -> None:
         self.stats.registered = False
-        for path, _obj in self._objects():
+        for path in self._paths():
             await self._unregister(path)
 
     async def _unregister(self, path: str) -> None:
@@ -325,9 +323,8 @@ class BluezAdvertiser:
             self._unsubscribe()
             self._unsubscribe = None
         if self._conn is not None:
-            with contextlib.suppress(DBusCallError):
-                await self._unregister_all()
-            for path, _obj in self._objects():
+            await self._unregister_all()  # _unregister already absorbs every D-Bus error
+            for path in self._paths():
                 self._conn.bus.unexport(path)
             self._conn.disconnect()
         self._conn = None
