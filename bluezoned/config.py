@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 from bluezoned.const import (
     ALERT_HOOK_TIMEOUT_SECONDS,
     MAX_EXPORT_ARCHIVE_BYTES,
+    MAX_PEM_BYTES,
     SYNC_CONNECT_TIMEOUT,
     SYNC_INTERVAL_SECONDS,
     SYNC_JITTER_SECONDS,
@@ -57,6 +58,7 @@ from bluezoned.const import (
 )
 from bluezoned.errors import ConfigError, InvalidInput
 from bluezoned.exposure.keyfile import TrustedKey, load_trusted_key
+from bluezoned.files import read_bounded
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -71,7 +73,6 @@ __all__ = [
 
 CONFIG_FILENAME: Final = "bluezoned.toml"
 MAX_CONFIG_BYTES: Final = 1024 * 1024
-MAX_PEM_BYTES: Final = 64 * 1024
 SOURCE_FORMATS: Final = ("index", "cwa")
 _NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -147,12 +148,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     config_path = Path(path)
     where = str(config_path)
     try:
-        with config_path.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(where, "", f"cannot read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(where, "", f"larger than {MAX_CONFIG_BYTES} bytes")
+        data = read_bounded(config_path, MAX_CONFIG_BYTES, what="a configuration file")
+    except InvalidInput as exc:
+        raise ConfigError(where, "", str(exc)) from exc
     return parse_config(data, config_path)
 
 
@@ -300,12 +298,9 @@ class _Reader:
             if not path.is_absolute():
                 path = self.base_dir / path
             try:
-                with path.open("rb") as handle:
-                    material = handle.read(MAX_PEM_BYTES)
-            except OSError as exc:
-                raise self.error(
-                    f"{prefix}.pem", f"cannot read {path}: {exc.strerror or exc}"
-                ) from exc
+                material = read_bounded(path, MAX_PEM_BYTES, what="a PEM public key")
+            except InvalidInput as exc:
+                raise self.error(f"{prefix}.pem", str(exc)) from exc
             where = f"{prefix}.pem"
         else:
             text = pem_b64 or ""

@@ -60,6 +60,8 @@ MAX_EXPORT_SIG_BYTES: Final = 64 * 1024
 """A TEKSignatureList of a few co-signatures is a few hundred bytes."""
 MAX_EXPORT_ARCHIVE_BYTES: Final = MAX_EXPORT_BIN_BYTES + 1024 * 1024
 """The zip itself: export.bin is mostly random key bytes and barely compresses."""
+MAX_PEM_BYTES: Final = 64 * 1024
+"""A PEM key file: a P-256 key is under 300 bytes; anything this large is not one."""
 ECDSA_P256_SHA256_OID: Final = "1.2.840.10045.4.3.2"
 ECDSA_P256_SHA256_ALIASES: Final = frozenset({"ECDSA p-256 SHA-256", "SHA256withECDSA"})
 """Pre-OID spellings found in real 2020 files (protocol.md §5.3, key-distribution.md §10)."""

@@ -60,7 +60,6 @@ from bluezoned.exposure.presets import (
     CwaParameters,
 )
 from bluezoned.exposure.risk import (
-    CWA_TRL_TO_ONSET_AND_REPORT,
     cwa_risk,
     key_window_metadata,
 )
@@ -128,12 +127,8 @@ def score_contact(
         None if key.report_type is None else int(key.report_type),
         key.days_since_onset,
         key.transmission_risk_level,
+        infectiousness_when_onset_missing=INFECTIOUSNESS_WHEN_ONSET_MISSING,
     )
-    if (
-        key.days_since_onset is None
-        and key.transmission_risk_level not in CWA_TRL_TO_ONSET_AND_REPORT
-    ):
-        infectiousness = INFECTIOUSNESS_WHEN_ONSET_MISSING
     level: int | None = None
     score: float | None = None
     # GAEN hands no window of a NONE-infectiousness key to the app (protocol.md §7.3).

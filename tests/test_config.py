@@ -220,3 +220,11 @@ def test_relative_pem_is_found_beside_the_config(tmp_path: Path, pem: Path) -> N
     shutil.move(pem, sub / "authority.pem")
     config = load_config(write(sub, SOURCE))
     assert len(config.sources[0].trusted_keys) == 1
+
+
+def test_oversized_pem_is_refused_not_truncated(tmp_path: Path, pem: Path) -> None:
+    pem.write_bytes(pem.read_bytes() + b"\n" * (64 * 1024))
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, SOURCE))
+    assert caught.value.key == "sources[0].keys[0].pem"
+    assert "larger than 65536 bytes, the bound for a PEM public key" in str(caught.value)

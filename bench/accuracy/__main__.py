@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from bench.accuracy import data
 from bench.accuracy.tracks import (
     DISTANCES,
@@ -60,6 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         "--no-herald-long",
         action="store_true",
         help="skip the synthetic long contacts built from Herald dwells (about 15-25 s)",
+    )
+    parser.add_argument(
+        "--herald-seeds",
+        type=int,
+        default=3,
+        metavar="N",
+        help="draw the Herald long contacts with N seeds (the first in full, the others at "
+        "2 m / 15 min; about 15 s each)",
     )
     parser.add_argument(
         "--variants",
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_herald_long:
         from bench.accuracy.herald_long import run_herald_long
 
-        herald_long = run_herald_long(quick=args.quick)
+        herald_long = run_herald_long(quick=args.quick, replicas=max(args.herald_seeds - 1, 0))
     sim: dict[str, Any] | None = None
     if not args.no_simulator:
         from bench.accuracy.simulator import run_diagnostics
@@ -296,6 +306,19 @@ def _print_herald_long(track: HeraldLong) -> None:
         )
         for name, row in head_r.per_model_ndcf.items():
             print(f"    {name:<15}" + "  ".join(f"{k} {v:.2f}" for k, v in row.items()))
+    if head_r is not None and track.replicas:
+        draws = {track.seed: {n: m.decision.ndcf for n, m in head_r.methods.items()}}
+        draws.update(track.replicas)
+        print(
+            f"  other draws of the sequences, nDCF at 2 m / 15 min (seeds {', '.join(map(str, draws))}):"
+        )
+        for name in head_r.methods:
+            values = [row[name] for row in draws.values() if name in row]
+            print(
+                f"    {name:<15}"
+                + "  ".join(f"{v:.3f}" for v in values)
+                + f"   mean {float(np.mean(values)):.3f}"
+            )
 
 
 def _print_sim(sim: dict[str, Any]) -> None:

@@ -134,6 +134,9 @@ class LongTrack:
     mean_minutes: float
     seed: int
     results: list[LongResult]
+    replicas: dict[int, dict[str, float]] = field(default_factory=dict)
+    """Further seed → method → nDCF at 2 m / 15 min: the same evaluation on independently drawn
+    sequences, so that one draw's luck is visible."""
 
 
 def herald_folder() -> Path:
@@ -383,12 +386,17 @@ def _apply(
         est[k] = c.minutes_close
 
 
-def run_herald_long(*, quick: bool = False, seed: int = SEED) -> LongTrack:
-    """Load, generate and evaluate; ``quick`` keeps only 2 m / 15 min."""
+def run_herald_long(*, quick: bool = False, seed: int = SEED, replicas: int = 0) -> LongTrack:
+    """Load, generate and evaluate; ``quick`` keeps only 2 m / 15 min; ``replicas`` more seeds
+    (seed + 1, ...) are drawn and scored at 2 m / 15 min only."""
     segments = load_segments()
     seqs = make_sequences(segments, seed)
     conditions = [(2.0, 15.0)] if quick else [(d, m) for d in DISTANCES for m in MINUTES]
     results = evaluate_long(seqs, conditions)
+    replica_ndcf: dict[int, dict[str, float]] = {}
+    for k in range(1, replicas + 1):
+        (r,) = evaluate_long(make_sequences(segments, seed + k), [(2.0, 15.0)])
+        replica_ndcf[seed + k] = {name: m.decision.ndcf for name, m in r.methods.items()}
     return LongTrack(
         len(segments),
         len(seqs),
@@ -397,4 +405,5 @@ def run_herald_long(*, quick: bool = False, seed: int = SEED) -> LongTrack:
         float(np.mean([s.minutes for s in seqs])) if seqs else 0.0,
         seed,
         results,
+        replica_ndcf,
     )

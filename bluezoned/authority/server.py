@@ -32,11 +32,12 @@ from bluezoned.authority.db import AuthorityStore, Grant, UploadedKey
 from bluezoned.authority.keys_json import parse_key_object
 from bluezoned.authority.offline import INDEX_NAME
 from bluezoned.authority.output import ExportOutput
-from bluezoned.const import TEK_ROLLING_PERIOD
+from bluezoned.const import MAX_PEM_BYTES, TEK_ROLLING_PERIOD
 from bluezoned.errors import InvalidInput
 from bluezoned.exposure import keyfile
 from bluezoned.exposure.keys import day_start_interval
 from bluezoned.exposure.tekmac import MIN_HMAC_SECRET_BYTES, tek_hmac
+from bluezoned.files import read_bounded
 from bluezoned.models import DiagnosisKey, ReportType
 
 _log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ def load_or_create_certificate_key(path: Path) -> ec.EllipticCurvePrivateKey:
     """The key that signs verification certificates: read from ``path``, or made there (mode 0600)."""
     try:
         if path.exists():
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            pem = read_bounded(path, MAX_PEM_BYTES, what="a PEM private key")
+            key = serialization.load_pem_private_key(pem, password=None)
             if not isinstance(key, ec.EllipticCurvePrivateKey):
                 raise InvalidInput(f"{path}: not an EC private key")
             return key

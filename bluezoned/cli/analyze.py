@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,7 @@ import click
 
 from bluezoned.cli._common import CONTEXT_SETTINGS, translate_errors
 from bluezoned.const import FLEET_TX_REFERENCE_DB
-from bluezoned.errors import InvalidInput
+from bluezoned.files import STDIN, read_bounded
 
 if TYPE_CHECKING:
     from bluezoned.exposure.contacts import Contact
@@ -70,14 +69,11 @@ def analyze(
     FILE needs a header line; t is unix seconds, rssi and tx_power are dBm; '-' reads stdin.
     """
     from bluezoned.exposure.contacts import EngineConfig, analyze_contacts
-    from bluezoned.exposure.rssi_csv import parse_rssi_csv_bytes
+    from bluezoned.exposure.rssi_csv import MAX_RSSI_CSV_BYTES, parse_rssi_csv_bytes
 
     with translate_errors():
-        source = "<stdin>" if str(file) == "-" else str(file)
-        try:
-            data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from exc
+        source = "<stdin>" if str(file) == STDIN else str(file)
+        data = read_bounded(file, MAX_RSSI_CSV_BYTES, what="an RSSI CSV")
         table = parse_rssi_csv_bytes(data, source=source)
         config = EngineConfig(
             distance_m=distance,

@@ -26,8 +26,10 @@ from bluezoned.authority.server import (
     load_or_create_certificate_key,
 )
 from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, pass_state, translate_errors
+from bluezoned.const import MAX_PEM_BYTES
 from bluezoned.errors import InvalidInput
 from bluezoned.exposure import keyfile
+from bluezoned.files import read_bounded
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _NAME = r"[A-Za-z0-9_]+"
@@ -80,9 +82,8 @@ def publish(
     """Sign one window of keys into export files and rewrite index.txt (for air-gapped authorities)."""
     with translate_errors():
         signer = _load_signer(signing_key, key_id, key_version)
-        if keys_path.stat().st_size > MAX_KEYS_JSON_BYTES:
-            raise InvalidInput(f"{keys_path}: larger than {MAX_KEYS_JSON_BYTES} bytes")
-        keys = parse_keys_json(keys_path.read_bytes(), str(keys_path))
+        data = read_bounded(keys_path, MAX_KEYS_JSON_BYTES, what="a keys JSON file")
+        keys = parse_keys_json(data, str(keys_path))
         root_name = root or f"exposureKeyExport-{region}"
         report = publish_window(
             keys,
@@ -125,7 +126,8 @@ def _load_signer(path: Path, key_id: str, key_version: str) -> keyfile.Signer:
     if not os.access(path, os.R_OK):
         raise InvalidInput(f"{path}: not readable")
     try:
-        return keyfile.load_signer(path.read_bytes(), key_id, key_version)
+        pem = read_bounded(path, MAX_PEM_BYTES, what="a PEM private key")
+        return keyfile.load_signer(pem, key_id, key_version)
     except InvalidInput as exc:
         raise InvalidInput(f"{path}: {exc}") from exc
 

@@ -18,6 +18,7 @@ from bluezoned.const import (
     MAX_EXPORT_ARCHIVE_BYTES,
     MAX_EXPORT_BIN_BYTES,
     MAX_EXPORT_SIG_BYTES,
+    MAX_PEM_BYTES,
     SECONDS_PER_INTERVAL,
 )
 from bluezoned.errors import InvalidInput, KeyFileRejected, KeyFileRejectReason
@@ -32,9 +33,9 @@ from bluezoned.exposure.keyfile import (
     read_export_archive_unverified,
     verify_export,
 )
+from bluezoned.files import read_bounded
 from bluezoned.models import DiagnosisKey
 
-MAX_PEM_BYTES: Final = 64 * 1024
 """A P-256 public key PEM is under 200 bytes; anything far larger is the wrong file."""
 _BINDING: Final = re.compile(r"(?P<id>[A-Za-z0-9_]+)(?:-(?P<version>[A-Za-z0-9_]+))?=(?P<path>.+)")
 _FILE: Final = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -127,14 +128,9 @@ def _load_pubkey(value: str) -> TrustedKey:
         (binding["id"], binding["version"], binding["path"]) if binding else (None, None, value)
     )
     try:
-        with Path(path).open("rb") as handle:
-            pem = handle.read(MAX_PEM_BYTES + 1)
-    except OSError as exc:
-        raise click.BadParameter(
-            f"cannot read {path}: {exc.strerror}", param_hint="--pubkey"
-        ) from exc
-    if len(pem) > MAX_PEM_BYTES:
-        raise click.BadParameter(f"{path} is too large for a public key", param_hint="--pubkey")
+        pem = read_bounded(path, MAX_PEM_BYTES, what="a PEM public key")
+    except InvalidInput as exc:
+        raise click.BadParameter(str(exc), param_hint="--pubkey") from exc
     try:
         return load_trusted_key(pem, key_id=key_id, key_version=version)
     except InvalidInput as exc:

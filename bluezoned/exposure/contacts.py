@@ -36,8 +36,15 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from bluezoned.const import FLEET_TX_REFERENCE_DB, RSSI_MAX, RSSI_MIN, SECONDS_PER_DAY
+from bluezoned.const import (
+    EXPOSURE_WINDOW_SECONDS,
+    FLEET_TX_REFERENCE_DB,
+    RSSI_MAX,
+    RSSI_MIN,
+    SECONDS_PER_DAY,
+)
 from bluezoned.errors import InvalidInput
+from bluezoned.exposure.matcher import window_sightings
 from bluezoned.exposure.presets import (
     CWA_BUCKET_WEIGHTS,
     CWA_BUCKETS,
@@ -417,10 +424,13 @@ def exposure_windows(
     report_type: int = int(ReportType.CONFIRMED_TEST),
     infectiousness: int = INFECTIOUSNESS_STANDARD,
     calibration_confidence: int = 0,
-    max_window_s: float = 30 * 60,
+    window_s: float = EXPOSURE_WINDOW_SECONDS,
     scan_seconds: FloatArray | None = None,
 ) -> tuple[ExposureWindow, ...]:
-    """The GAEN v2 view: ≤ 30-min windows of scan instances (rounded mean and min attenuation)."""
+    """The GAEN v2 view: the contact's scan instances (rounded mean and min attenuation) grouped
+    into UTC-aligned windows of ``window_s`` (a divisor of a day, so no window spans two days)."""
+    if window_s <= 0 or SECONDS_PER_DAY % window_s:
+        raise InvalidInput(f"window width must divide a day, got {window_s} s")
     t = np.asarray(t, dtype=np.float64)
     order = np.argsort(t, kind="stable")
     t = t[order]
@@ -432,26 +442,24 @@ def exposure_windows(
         rx_correction=config.rx_correction,
     )
     ss = None if scan_seconds is None else np.asarray(scan_seconds, dtype=np.float64)[order]
-    units = observation_units(t, att, EngineConfig(regime=config.regime, smoothing_s=0.0), ss)
+    units = observation_units(t, att, replace(config, smoothing_s=0.0), ss)
+    grouped = window_sightings(
+        units.t, np.zeros(units.t.size, dtype=np.int64), window_seconds=window_s
+    )
     windows: list[ExposureWindow] = []
-    i = 0
-    while i < units.t.size:
-        day = int(units.t[i] // SECONDS_PER_DAY)
-        end = min(units.t[i] + max_window_s, (day + 1) * SECONDS_PER_DAY)
-        j = int(np.searchsorted(units.t, end, side="left"))
-        j = max(j, i + 1)
+    for w in range(len(grouped)):
+        sel = grouped.order[grouped.offsets[w] : grouped.offsets[w + 1]]
         windows.append(
             ExposureWindow(
-                day=day,
-                min_attenuation=np.round(units.min_att[i:j]),
-                typical_attenuation=np.round(units.mean_att[i:j]),
-                seconds_since_last_scan=units.weight_s[i:j].copy(),
+                day=int(grouped.start[w] // SECONDS_PER_DAY),
+                min_attenuation=np.round(units.min_att[sel]),
+                typical_attenuation=np.round(units.mean_att[sel]),
+                seconds_since_last_scan=units.weight_s[sel],
                 report_type=report_type,
                 infectiousness=infectiousness,
                 calibration_confidence=calibration_confidence,
             )
         )
-        i = j
     return tuple(windows)
 
 

@@ -248,7 +248,7 @@ DP3T_EXP05_2M_15MIN: Final = ProximityCalibration(
     regime="dense",
     distance_m=2.0,
     minutes=15.0,
-    att_at_1m=52.5,
+    att_at_1m=51.0,
     decision_att_at_1m=60.0,
     decision_minutes=12.5,
     sigma_db=5.8,
@@ -270,8 +270,8 @@ DP3T_EXP05_2M_15MIN: Final = ProximityCalibration(
     ),
     attenuation_scale="DP-3T bt-measurements exp05 (dense, 5 scenarios), attenuation = "
     "tx_power column (-20/-21 dBm advertiser power) - rssi",
-    source="bench/accuracy --fit-presets (2026-11-29): all scenarios, offset mode rx_tx_model "
-    "and sigma by inner leave-one-scenario-out residual",
+    source="bench/accuracy --fit-presets (2026-11-30): all scenarios, offset mode rx_tx_model "
+    "and sigma by inner leave-one-scenario-out residual, 1-m attenuation on a 0.5-dB grid",
 )
 """Dense (continuous-scan) calibration fitted on every DP-3T exp05 scenario; its held-out
 (leave-one-scenario-out) accuracy is what ``make accuracy`` reports. On the DP-3T app's

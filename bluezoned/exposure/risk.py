@@ -229,8 +229,11 @@ def key_window_metadata(
     *,
     onset_map: Mapping[int, int] = CWA_ONSET_INFECTIOUSNESS,
     report_type_when_missing: int = int(ReportType.CONFIRMED_TEST),
+    infectiousness_when_onset_missing: int = INFECTIOUSNESS_NONE,
 ) -> tuple[int, int]:
-    """(report type, infectiousness) a window of this key carries; legacy TRL-only keys are decoded."""
+    """(report type, infectiousness) a window of this key carries; legacy TRL-only keys are
+    decoded, and a key left without days since onset gets GAEN's
+    ``infectiousnessWhenDaysSinceOnsetMissing`` (NONE, as CWA, unless given)."""
     if transmission_risk_level is not None:
         decoded = CWA_TRL_TO_ONSET_AND_REPORT.get(transmission_risk_level)
         if decoded is not None:
@@ -240,7 +243,7 @@ def key_window_metadata(
                 report_type = int(decoded[1])
     rt = report_type if report_type is not None and report_type != 0 else report_type_when_missing
     if days_since_onset is None:
-        return rt, INFECTIOUSNESS_NONE
+        return rt, infectiousness_when_onset_missing
     return rt, onset_map.get(days_since_onset, INFECTIOUSNESS_NONE)
 
 

@@ -179,3 +179,16 @@ def test_load_segments_reads_herald_layout(tmp_path: Path) -> None:
     assert segs[0].duration_s == 420.0
     assert segs[0].t.size == 840
     assert set(segs[1].rssi.tolist()) == {-70.0, -71.0}
+
+
+def test_replicas_score_independent_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each further seed is a fresh draw of sequences scored at 2 m / 15 min like the main one."""
+    segs = _all_segments(seed=2, minutes=60.0, offsets=False)
+    monkeypatch.setattr(hl, "load_segments", lambda folder=None: segs)
+    track = hl.run_herald_long(quick=True, seed=10, replicas=2)
+    assert sorted(track.replicas) == [11, 12]
+    (head,) = track.results
+    assert set(track.replicas[11]) == set(head.methods)
+    (again,) = evaluate_long(make_sequences(segs, seed=12), [(2.0, 15.0)])
+    assert track.replicas[12] == {k: m.decision.ndcf for k, m in again.methods.items()}
+    assert hl.run_herald_long(quick=True, seed=10).replicas == {}

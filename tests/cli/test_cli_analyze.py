@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bluezoned.cli.analyze import analyze
@@ -109,3 +110,17 @@ def test_help() -> None:
     result = CliRunner().invoke(analyze, ["-h"])
     assert result.exit_code == 0
     assert "--distance" in result.output
+
+
+def test_oversized_file_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bluezoned.exposure.rssi_csv as rssi_csv
+
+    path = _csv(tmp_path)
+    monkeypatch.setattr(rssi_csv, "MAX_RSSI_CSV_BYTES", path.stat().st_size - 1)
+    result = CliRunner().invoke(analyze, [str(path), "--json"])
+    assert result.exit_code == 1
+    assert f"{path} is larger than" in result.stderr
+    assert "RSSI CSV" in result.stderr
+    assert result.stdout == ""

@@ -149,6 +149,7 @@ def test_contacts_group_by_id() -> None:
 
 def test_gaen_view_feeds_the_cwa_preset() -> None:
     t, rssi = _gaen(6, -80.0, period=300.0)  # attenuation 60 dB: CWA weight 0.8
+    t = t - T0 % 1800.0  # start on a UTC half hour: one window holds all six scans
     windows = exposure_windows(t, rssi, np.full(t.shape, -20.0), report_type=1, infectiousness=2)
     assert len(windows) == 1
     w = windows[0]
@@ -161,8 +162,27 @@ def test_gaen_view_feeds_the_cwa_preset() -> None:
     assert result.total_risk_level == RISK_HIGH
 
 
+def test_gaen_windows_are_utc_aligned_and_the_day_sum_is_unchanged() -> None:
+    t, rssi = _gaen(6, -80.0, period=300.0)  # T0 sits 840 s into a UTC half hour
+    windows = exposure_windows(t, rssi, np.full(t.shape, -20.0), report_type=1, infectiousness=2)
+    assert [w.seconds_since_last_scan.size for w in windows] == [4, 2]
+    result = cwa_risk(windows, CWA_V2)
+    total = sum(r.normalized_time for r in result.windows if r is not None)
+    assert total == pytest.approx(34.56)
+    assert result.total_risk_level == RISK_HIGH
+
+
+def test_gaen_windows_never_span_two_days() -> None:
+    midnight = 1_700_006_400.0  # a multiple of 86,400
+    t = midnight + np.array([-200.0, -100.0, 100.0, 200.0])
+    windows = exposure_windows(t, np.full(4, -70.0), np.full(4, -20.0))
+    assert [w.day for w in windows] == [19675, 19676]
+    with pytest.raises(InvalidInput, match="divide a day"):
+        exposure_windows(t, np.full(4, -70.0), window_s=7000.0)
+
+
 def test_gaen_view_splits_windows_at_30_minutes() -> None:
     t, rssi = _gaen(20, -80.0, period=250.0)
     windows = exposure_windows(t, rssi)
-    assert len(windows) == 3
-    assert sum(w.seconds_since_last_scan.size for w in windows) == 20
+    # scans every 250 s from 840 s into a UTC half hour: 4 before its end, then 8, 7 and 1
+    assert [w.seconds_since_last_scan.size for w in windows] == [4, 8, 7, 1]

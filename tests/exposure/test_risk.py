@@ -98,6 +98,24 @@ def test_key_metadata_from_onset_or_legacy_trl() -> None:
         INFECTIOUSNESS_HIGH,
     )
     assert key_window_metadata(None, None, None) == (1, INFECTIOUSNESS_NONE)
+    standard = INFECTIOUSNESS_STANDARD
+    assert key_window_metadata(None, None, None, infectiousness_when_onset_missing=standard) == (
+        1,
+        INFECTIOUSNESS_STANDARD,
+    )
+    assert key_window_metadata(2, None, 99, infectiousness_when_onset_missing=standard) == (
+        2,
+        INFECTIOUSNESS_STANDARD,
+    )
+    # a decodable TRL or a known onset wins over the missing-onset default
+    assert (
+        key_window_metadata(None, None, 8, infectiousness_when_onset_missing=standard)[1]
+        == INFECTIOUSNESS_HIGH
+    )
+    assert key_window_metadata(1, 7, None, infectiousness_when_onset_missing=standard) == (
+        1,
+        INFECTIOUSNESS_NONE,
+    )
 
 
 def test_gaen_v2_daily_summary_in_seconds_with_unit_weights() -> None:
