@@ -450,32 +450,6 @@ class Store:
 
     # --- diagnosis keys and key files -----------------------------------------------------
 
-    def add_diagnosis_keys(
-        self, keys: Iterable[DiagnosisKey], source: str, file_sha256: bytes, now: float
-    ) -> int:
-        """Store downloaded keys idempotently in one transaction; returns rows new or changed."""
-        rows = _diagnosis_key_rows(keys, source, file_sha256, now)
-        with self._write("storing diagnosis keys") as conn:
-            return conn.executemany(_UPSERT_DIAGNOSIS_KEY, rows).rowcount
-
-    def record_processed_file(self, file: ProcessedFile) -> bool:
-        """Record a fully ingested key file (matched at ``processed_at`` unless set); False if already recorded."""
-        _check_processed_file(file)
-        with self._write("recording a processed file"):
-            return self._insert_processed_file(file, _matched_at(file))
-
-    def add_key_file(self, file: ProcessedFile, keys: Iterable[DiagnosisKey]) -> int:
-        """Store a file's keys and its record, as matched by the caller, in ONE transaction.
-
-        Returns the keys new or changed; 0 without writing if the file was already processed.
-        """
-        _check_processed_file(file)
-        rows = _diagnosis_key_rows(keys, file.source, file.sha256, file.processed_at)
-        with self._write("storing a key file") as conn:
-            if not self._insert_processed_file(file, _matched_at(file)):
-                return 0
-            return conn.executemany(_UPSERT_DIAGNOSIS_KEY, rows).rowcount
-
     def add_pending_key_file(self, file: ProcessedFile, data: bytes) -> bool:
         """Record a verified file, unmatched, with its bytes in ONE transaction; False if already recorded."""
         _check_processed_file(file)
@@ -520,11 +494,7 @@ class Store:
         shas = list(files)
         for sha in shas:
             _check_sha256(sha)
-        rows = [
-            row
-            for k in keys
-            for row in _diagnosis_key_rows([k.key], k.source, k.file_sha256, k.added_at)
-        ]
+        rows = _diagnosis_key_rows(keys)
         for exposure in exposures:
             _check_exposure(exposure)
         with self._write("storing matches") as conn:
@@ -1068,10 +1038,6 @@ def _check_sha256(sha256: bytes) -> None:
         raise InvalidInput(f"a SHA-256 digest is {SHA256_LENGTH} bytes, got {len(sha256)}")
 
 
-def _matched_at(file: ProcessedFile) -> float:
-    return file.processed_at if file.matched_at is None else file.matched_at
-
-
 def _check_exposure(exposure: ExposureRecord) -> None:
     if len(exposure.key_data) != TEK_LENGTH:
         raise InvalidInput(f"exposure key is {len(exposure.key_data)} bytes, not 16")
@@ -1087,14 +1053,13 @@ def _check_processed_file(file: ProcessedFile) -> None:
         raise InvalidInput("a key file's size and key count cannot be negative")
 
 
-def _diagnosis_key_rows(
-    keys: Iterable[DiagnosisKey], source: str, file_sha256: bytes, now: float
-) -> list[tuple[Any, ...]]:
-    _check_sha256(file_sha256)
-    if not source:
-        raise InvalidInput("diagnosis keys need a source")
+def _diagnosis_key_rows(keys: Iterable[StoredDiagnosisKey]) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
-    for k in keys:
+    for stored in keys:
+        _check_sha256(stored.file_sha256)
+        if not stored.source:
+            raise InvalidInput("diagnosis keys need a source")
+        k = stored.key
         _check_key(k.key_data, k.rolling_start, k.rolling_period)
         rows.append(
             (
@@ -1104,9 +1069,9 @@ def _diagnosis_key_rows(
                 k.transmission_risk_level,
                 None if k.report_type is None else int(k.report_type),
                 k.days_since_onset,
-                source,
-                file_sha256,
-                now,
+                stored.source,
+                stored.file_sha256,
+                stored.added_at,
             )
         )
     return rows

@@ -15,7 +15,14 @@ from sqlite_utils import Database
 from bluezoned.cli import cli
 from bluezoned.cli._common import parse_now
 from bluezoned.models import DiagnosisKey, Sighting, Tek
-from bluezoned.store import DB_FILENAME, MIGRATION_NAMES, ExposureRecord, ProcessedFile, Store
+from bluezoned.store import (
+    DB_FILENAME,
+    MIGRATION_NAMES,
+    ExposureRecord,
+    ProcessedFile,
+    Store,
+    StoredDiagnosisKey,
+)
 from bluezoned.store.migrations import MIGRATIONS
 
 NOW_ISO = "2026-11-29T12:00:00Z"
@@ -60,9 +67,15 @@ def populate(state_dir: Path) -> None:
             Sighting(NOW - 600 + i, bytes([i % 3]) * 16, b"aemx", -60) for i in range(25)
         )
         sha = hashlib.sha256(b"file").digest()
-        store.add_key_file(
-            ProcessedFile(sha, "cwa", "a.zip", 100, 2, NOW - 500),
-            [DiagnosisKey(b"d" * 16, 2_993_000), DiagnosisKey(b"e" * 16, 2_993_000)],
+        store.add_pending_key_file(ProcessedFile(sha, "cwa", "a.zip", 100, 2, NOW - 500), b"zip")
+        store.complete_matching(
+            [sha],
+            [
+                StoredDiagnosisKey(DiagnosisKey(k * 16, 2_993_000), "cwa", sha, NOW - 500)
+                for k in (b"d", b"e")
+            ],
+            [],
+            NOW - 500,
         )
         first = store.add_exposure(
             ExposureRecord(b"d" * 16, 2_993_000, 1.0, 61.0, 60.0, 3, NOW, risk_level=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -119,31 +118,36 @@ def test_malformed_own_keys_are_refused(store: Store, tek: Tek, match: str) -> N
 # --- diagnosis keys and key files ----------------------------------------------------------
 
 
+def store_keys(store: Store, keys: list[DiagnosisKey], source: str, sha: bytes, now: float) -> None:
+    """Keys as the matcher stores them: with their provenance, no file to mark."""
+    store.complete_matching([], [StoredDiagnosisKey(k, source, sha, now) for k in keys], [], now)
+
+
 def test_diagnosis_keys_keep_their_fields_and_provenance(store: Store) -> None:
     keys = [
         key(1, transmission_risk_level=6, report_type=ReportType.CONFIRMED_TEST),
         key(2, days_since_onset=-3),
     ]
-    assert store.add_diagnosis_keys(keys, "cwa", FILE_A, now=100.0) == 2
+    store_keys(store, keys, "cwa", FILE_A, now=100.0)
     assert store.diagnosis_keys() == [StoredDiagnosisKey(k, "cwa", FILE_A, 100.0) for k in keys]
 
 
 def test_adding_the_same_keys_again_changes_nothing(store: Store) -> None:
     keys = [key(1), key(2)]
-    store.add_diagnosis_keys(keys, "cwa", FILE_A, now=100.0)
-    assert store.add_diagnosis_keys(keys, "efgs", FILE_B, now=200.0) == 0
+    store_keys(store, keys, "cwa", FILE_A, now=100.0)
+    store_keys(store, keys, "efgs", FILE_B, now=200.0)
     assert [(k.source, k.added_at) for k in store.diagnosis_keys()] == [("cwa", 100.0)] * 2
 
 
 def test_a_revised_key_replaces_its_metadata(store: Store) -> None:
-    store.add_diagnosis_keys([key(1, report_type=ReportType.CONFIRMED_TEST)], "cwa", FILE_A, 1.0)
+    store_keys(store, [key(1, report_type=ReportType.CONFIRMED_TEST)], "cwa", FILE_A, 1.0)
     revoked = key(1, report_type=ReportType.REVOKED)
-    assert store.add_diagnosis_keys([revoked], "cwa", FILE_B, 2.0) == 1
+    store_keys(store, [revoked], "cwa", FILE_B, 2.0)
     assert store.diagnosis_keys() == [StoredDiagnosisKey(revoked, "cwa", FILE_B, 2.0)]
 
 
 def test_diagnosis_keys_since_interval(store: Store) -> None:
-    store.add_diagnosis_keys([key(1, 1000), key(2, 2000)], "cwa", FILE_A, 1.0)
+    store_keys(store, [key(1, 1000), key(2, 2000)], "cwa", FILE_A, 1.0)
     assert [k.key.rolling_start for k in store.diagnosis_keys(since_interval=1144)] == [2000]
 
 
@@ -159,40 +163,25 @@ def test_malformed_diagnosis_keys_are_refused(
     store: Store, keys: list[DiagnosisKey], source: str, sha: bytes, match: str
 ) -> None:
     with pytest.raises(InvalidInput, match=match):
-        store.add_diagnosis_keys([key(9), *keys], source, sha, now=1.0)
+        store_keys(store, [key(9), *keys], source, sha, now=1.0)
     assert store.diagnosis_keys() == []
 
 
-def test_key_file_and_its_keys_are_stored_together_once(store: Store) -> None:
-    file = ProcessedFile(FILE_A, "cwa", "2026-11-28.zip", size=1234, keys=2, processed_at=5.0)
-    assert not store.is_file_processed(FILE_A)
-    assert store.add_key_file(file, [key(1), key(2)]) == 2
-    assert store.is_file_processed(FILE_A)
-    assert store.processed_file(FILE_A) == replace(file, matched_at=5.0)  # the caller matched it
-    assert store.add_key_file(file, [key(3)]) == 0
-    assert len(store.diagnosis_keys()) == 2
-
-
-def test_a_key_file_is_never_half_stored(store: Store) -> None:
+def test_matched_keys_are_never_half_stored(store: Store) -> None:
+    file = ProcessedFile(FILE_A, "cwa", "big.zip", size=3, keys=20_000, processed_at=5.0)
+    assert store.add_pending_key_file(file, b"zip")
     conn = store._db.conn
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages}")
-    many = [DiagnosisKey(i.to_bytes(16, "big"), 2_900_000) for i in range(20_000)]
-    file = ProcessedFile(FILE_A, "cwa", "big.zip", size=1, keys=len(many), processed_at=5.0)
+    many = [
+        StoredDiagnosisKey(DiagnosisKey(i.to_bytes(16, "big"), 2_900_000), "cwa", FILE_A, 6.0)
+        for i in range(20_000)
+    ]
     with pytest.raises(StoreError, match="disk is full"):
-        store.add_key_file(file, many)
-    assert not store.is_file_processed(FILE_A)
+        store.complete_matching([FILE_A], many, [], at=6.0)
     assert store.diagnosis_keys() == []
-
-
-def test_record_processed_file_alone(store: Store) -> None:
-    file = ProcessedFile(FILE_B, "cwa", "index.txt", size=0, keys=0, processed_at=1.0, etag='"x"')
-    assert store.record_processed_file(file)
-    assert not store.record_processed_file(file)
-    assert store.processed_file(FILE_B) == replace(file, matched_at=1.0)
-    assert store.processed_file(FILE_A) is None
-    with pytest.raises(InvalidInput):
-        store.record_processed_file(ProcessedFile(b"short", "cwa", "x", 0, 0, 1.0))
+    assert store.unmatched_files() == [file]
+    assert store.pending_key_file_data(FILE_A) == b"zip"
 
 
 # --- exposures and sync state ---------------------------------------------------------------

@@ -11,7 +11,14 @@ import pytest
 from bluezoned.const import SECONDS_PER_INTERVAL
 from bluezoned.errors import InvalidInput, StoreError
 from bluezoned.models import DiagnosisKey, SightingBucket, Tek
-from bluezoned.store import DB_FILENAME, ExposureRecord, ProcessedFile, PurgeResult, Store
+from bluezoned.store import (
+    DB_FILENAME,
+    ExposureRecord,
+    ProcessedFile,
+    PurgeResult,
+    Store,
+    StoredDiagnosisKey,
+)
 
 CUTOFF_INTERVAL = 2_900_000
 CUTOFF = float(CUTOFF_INTERVAL * SECONDS_PER_INTERVAL)
@@ -45,13 +52,19 @@ def store(tmp_path: Path) -> Iterator[Store]:
         old_keys = [DiagnosisKey(n.to_bytes(16, "big"), i - 144) for n in range(25)]
         old_keys.append(DiagnosisKey(b"p" * 16, i - 1, rolling_period=1))  # ends at the cutoff
         new_keys = [DiagnosisKey((100 + n).to_bytes(16, "big"), i - 100) for n in range(5)]
-        s.add_diagnosis_keys(old_keys + new_keys, "cwa", sha(0), now=CUTOFF - 10)
+        s.complete_matching(
+            [],
+            [StoredDiagnosisKey(k, "cwa", sha(0), CUTOFF - 10) for k in old_keys + new_keys],
+            [],
+            CUTOFF - 10,
+        )
         for n in range(15):
             end = CUTOFF - 1 - n if n < 12 else CUTOFF + n - 12  # 12 end before, 3 at/after
             s.add_exposure(ExposureRecord(b"k" * 16, i, end - 60, end, 60.0, 3, created=end))
         for n in range(6):
             at = CUTOFF - 1 if n < 4 else CUTOFF
-            s.record_processed_file(ProcessedFile(sha(n), "cwa", f"{n}.zip", 10, 0, at))
+            s.add_pending_key_file(ProcessedFile(sha(n), "cwa", f"{n}.zip", 10, 0, at), b"zip")
+            s.complete_matching([sha(n)], [], [], at)
         yield s
 
 
