@@ -39,7 +39,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -112,6 +112,21 @@ class Limits:
     retries: int = SYNC_RETRIES
     max_run_bytes: int = 0
     """Stop starting new downloads in one run past this many bytes (metered links); 0: no cap."""
+
+
+_LIMIT_COUNTS: Final[dict[str, tuple[int, int]]] = {
+    "max_file_bytes": (1024, MAX_EXPORT_ARCHIVE_BYTES),
+    "max_index_bytes": (1024, 64 * 1024 * 1024),
+    "retries": (0, 20),
+    "max_run_bytes": (0, 2**53),
+}
+"""[limits] keys holding whole numbers, with their accepted range."""
+_LIMIT_SECONDS: Final[dict[str, tuple[float, float]]] = {
+    "connect_timeout": (0.1, 600),
+    "read_timeout": (0.1, 3600),
+    "request_timeout": (0.1, 24 * 3600),
+}
+"""[limits] keys holding seconds, with their accepted range."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,40 +334,27 @@ class _Reader:
         self.only(table, "schedule", {"interval_minutes", "jitter_minutes"})
         interval = self.number(table, "interval_minutes", "schedule", 1, 7 * 24 * 60)
         jitter = self.number(table, "jitter_minutes", "schedule", 0, 24 * 60)
-        interval_s = SYNC_INTERVAL_SECONDS if interval is None else interval * 60
-        jitter_s = SYNC_JITTER_SECONDS if jitter is None else jitter * 60
+        default = Schedule()
+        interval_s = default.interval_seconds if interval is None else interval * 60
+        jitter_s = default.jitter_seconds if jitter is None else jitter * 60
         if jitter_s >= interval_s:
             raise self.error("schedule.jitter_minutes", "must be smaller than interval_minutes")
         return Schedule(interval_s, jitter_s)
 
     def limits(self, table: Mapping[str, Any]) -> Limits:
-        allowed = {
-            "max_file_bytes",
-            "max_index_bytes",
-            "connect_timeout",
-            "read_timeout",
-            "request_timeout",
-            "retries",
-            "max_run_bytes",
+        self.only(table, "limits", {*_LIMIT_COUNTS, *_LIMIT_SECONDS})
+        counts = {
+            key: value
+            for key, (lo, hi) in _LIMIT_COUNTS.items()
+            if (value := self.integer(table, key, "limits", lo, hi)) is not None
         }
-        self.only(table, "limits", allowed)
-        default = Limits()
-        max_file = self.integer(table, "max_file_bytes", "limits", 1024, MAX_EXPORT_ARCHIVE_BYTES)
-        max_index = self.integer(table, "max_index_bytes", "limits", 1024, 64 * 1024 * 1024)
-        connect = self.number(table, "connect_timeout", "limits", 0.1, 600)
-        read = self.number(table, "read_timeout", "limits", 0.1, 3600)
-        request = self.number(table, "request_timeout", "limits", 0.1, 24 * 3600)
-        retries = self.integer(table, "retries", "limits", 0, 20)
-        run_bytes = self.integer(table, "max_run_bytes", "limits", 0, 2**53)
-        return Limits(
-            max_file_bytes=default.max_file_bytes if max_file is None else max_file,
-            max_index_bytes=default.max_index_bytes if max_index is None else max_index,
-            connect_timeout=default.connect_timeout if connect is None else connect,
-            read_timeout=default.read_timeout if read is None else read,
-            request_timeout=default.request_timeout if request is None else request,
-            retries=default.retries if retries is None else retries,
-            max_run_bytes=default.max_run_bytes if run_bytes is None else run_bytes,
-        )
+        # Any: mypy checks a ** mapping against every field, the int ones too.
+        seconds: dict[str, Any] = {
+            key: secs
+            for key, (lo, hi) in _LIMIT_SECONDS.items()
+            if (secs := self.number(table, key, "limits", lo, hi)) is not None
+        }
+        return replace(replace(Limits(), **counts), **seconds)
 
     def alerts(self, table: Mapping[str, Any]) -> AlertsConfig:
         self.only(table, "alerts", {"command", "env", "timeout", "desktop_notifications"})
@@ -382,6 +384,6 @@ class _Reader:
         return AlertsConfig(
             command=tuple(command),
             env=dict(env),
-            timeout=ALERT_HOOK_TIMEOUT_SECONDS if timeout is None else timeout,
+            timeout=AlertsConfig().timeout if timeout is None else timeout,
             desktop_notifications=desktop,
         )

@@ -22,6 +22,8 @@ RPIK_INFO: Final = b"EN-RPIK"
 AEMK_INFO: Final = b"EN-AEMK"
 RPI_PADDED_PREFIX: Final = b"EN-RPI" + bytes(6)
 """PaddedData bytes 0-11; bytes 12-15 carry the ENIN little-endian (§2.3)."""
+MAX_ENIN: Final = 0xFFFFFFFF
+"""ENIntervalNumber is a uint32 (§1)."""
 METADATA_MAJOR_VERSION: Final = 1
 TX_POWER_MIN_ACCEPTED: Final = -50
 TX_POWER_MAX_ACCEPTED: Final = 20

@@ -95,8 +95,6 @@ ALICE_TX_POWER: Final = -15
 
 RADIO_SPEED: Final = 100.0
 """Simulated seconds per real second while the radio runs."""
-TICK_S: Final = 0.05
-"""Real seconds between two steps of the world."""
 MAX_STEP_S: Final = 8.0
 """Simulated seconds per step at most: under load the radio slows down rather than jump.
 
@@ -357,6 +355,7 @@ async def _meeting(
                 seed=seed,
                 room_m=ROOM_M,
                 start_time=now,
+                speed=RADIO_SPEED,
                 positions=STRANGER_POSITIONS,
                 adapter_positions={
                     ALICE_ADAPTER.name: ALICE_POSITION,
@@ -418,14 +417,14 @@ async def _radio(
                 f"{CONTACT_SECONDS // 60} min; her device advertises through BlueZ on "
                 f"{ALICE_ADAPTER.name}, Bob's scans with bleak on {BOB_ADAPTER.name}"
             )
-            await _drive(world, until=CONTACT_SECONDS)
+            await world.run_until(CONTACT_SECONDS, max_step_s=MAX_STEP_S)
         finally:
             await stop_adv()
         echo(
             f"{_when(world.unix_time)} Alice leaves (her beacon rotated "
             f"{advertiser.stats.rotations} time(s)); Bob's device keeps listening"
         )
-        await _drive(world, until=CONTACT_SECONDS + AFTER_CONTACT_SECONDS)
+        await world.run_until(CONTACT_SECONDS + AFTER_CONTACT_SECONDS, max_step_s=MAX_STEP_S)
     finally:
         for task in tasks:
             await cancel_and_wait(task)
@@ -472,17 +471,6 @@ async def _bluezone_phone(bluez: SimulatedBluez, rng: random.Random) -> None:
             ),
         )
         await asyncio.sleep(BLUEZONE_REPORT_EVERY)
-
-
-async def _drive(world: World, *, until: float) -> None:
-    """Advance the world at RADIO_SPEED until ``until`` simulated seconds, at most MAX_STEP_S per tick."""
-    loop = asyncio.get_running_loop()
-    last = loop.time()
-    while world.now < until:
-        await asyncio.sleep(TICK_S)
-        now = loop.time()
-        world.advance(min((now - last) * RADIO_SPEED, MAX_STEP_S, until - world.now))
-        last = now
 
 
 # --- the health authority ------------------------------------------------------------------

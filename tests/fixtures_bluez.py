@@ -36,8 +36,9 @@ Fixtures (registered for the whole suite by ``tests/conftest.py``):
     ``await bluez_factory(adapters=[...], temporary_timeout=..., ...)`` for a differently
     configured simulator (e.g. experimental off, two adapters); stopped at teardown.
 
-``wait_until(predicate, limit=5.0)`` (a plain async helper, not a fixture)
-    Polls a condition on simulator state every 10 ms under ``asyncio.timeout(limit)``.
+``wait_until(predicate, limit=5.0, what="")`` (a plain async helper, not a fixture)
+    Polls a condition on simulator or component state every 10 ms; after ``limit`` seconds
+    fails the test with an ``AssertionError`` "timed out waiting for <what>".
 
 A radio world (people carrying GAEN beacons, propagation, adapters hearing each other's
 LEAdvertisement1s) is in :mod:`bluezoned.sim.world`: ``World(bluez, ...)``.
@@ -97,8 +98,14 @@ async def bluez(bluez_factory: Callable[..., Awaitable[SimulatedBluez]]) -> Simu
     )
 
 
-async def wait_until(predicate: Callable[[], object], limit: float = 5.0) -> None:
-    """Return once ``predicate()`` is true; TimeoutError after ``limit`` seconds."""
-    async with asyncio.timeout(limit):
-        while not predicate():  # noqa: ASYNC110 - simulator state has no event to await
-            await asyncio.sleep(0.01)
+async def wait_until(predicate: Callable[[], object], limit: float = 5.0, what: str = "") -> None:
+    """Return once ``predicate()`` is true, polling every 10 ms; fail after ``limit`` seconds.
+
+    The failure is an ``AssertionError`` naming ``what`` (or the predicate when it is empty).
+    """
+    try:
+        async with asyncio.timeout(limit):
+            while not predicate():  # noqa: ASYNC110 - simulator state has no event to await
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what or predicate}") from None

@@ -39,7 +39,7 @@ from bluezoned.ble.bluez.adapter import (
 from bluezoned.ble.interfaces import Stop
 from bluezoned.ble.payload import BluezoneBeacon, EnBeacon, Rejection, RejectReason, decode_beacon
 from bluezoned.ble.supervision import Backoff, Watchdog
-from bluezoned.ble.tasks import cancel_and_wait
+from bluezoned.ble.tasks import Supervised
 from bluezoned.const import (
     BLUEZONE_SERVICE_UUID,
     BLUEZONE_SERVICE_UUID16,
@@ -123,7 +123,7 @@ def convert_advert(
     return result
 
 
-class BleakSightingScanner:
+class BleakSightingScanner(Supervised):
     """Scans one adapter with bleak and queues Sightings; see the module docstring."""
 
     def __init__(
@@ -210,15 +210,7 @@ class BleakSightingScanner:
 
     async def stop(self) -> None:
         """Stop scanning and supervision; idempotent, never raises."""
-        # Cancel first: a supervisor stuck in a slow (re)start holds the lock.
-        await self._cancel_supervisor()
-        async with self._lock:
-            await self._cancel_supervisor()  # started meanwhile by a concurrent start()
-            await self._teardown()
-
-    async def _cancel_supervisor(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await super().stop()
 
     # --- the detection callback -----------------------------------------------------------
 

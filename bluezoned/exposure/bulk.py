@@ -28,8 +28,9 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bluezoned.const import RPI_LENGTH, RPI_PADDED_PREFIX, RPIK_INFO, TEK_LENGTH
+from bluezoned.const import MAX_ENIN, RPI_LENGTH, RPIK_INFO, TEK_LENGTH
 from bluezoned.errors import InvalidInput
+from bluezoned.exposure.keys import padded_data
 
 U8Array = npt.NDArray[np.uint8]
 I64Array = npt.NDArray[np.int64]
@@ -47,7 +48,6 @@ _LIBCRYPTO_NAMES: Final = ("libcrypto.so.3", "libcrypto.so", "libcrypto.3.dylib"
 _SHA256_BLOCK: Final = 64
 _SHARED_SPAN_BLOCKS: Final = 4096
 """Runs spanning at most this many intervals (28 days) share one PaddedData buffer."""
-_MAX_ENIN: Final = 0xFFFFFFFF
 _SELF_TEST_TEK: Final = bytes.fromhex("75c734c6dd1a782de7a965da5eb93125")
 _SELF_TEST_START: Final = 2642976
 _SELF_TEST_RPI0: Final = bytes.fromhex("8be6cd371c5c891604bfbe49df845096")
@@ -82,14 +82,9 @@ def rpik_fast(tek: bytes) -> bytes:
 
 def padded_blocks(first_enin: int, count: int) -> bytes:
     """PaddedData of ``count`` consecutive intervals from ``first_enin`` (protocol.md §2.3)."""
-    if count < 0 or first_enin < 0 or first_enin + count - 1 > _MAX_ENIN:
+    if count < 0 or first_enin < 0 or first_enin + count - 1 > MAX_ENIN:
         raise InvalidInput(f"bad interval run: first {first_enin}, count {count}")
-    blocks = np.zeros((count, 16), dtype=np.uint8)
-    blocks[:, :12] = np.frombuffer(RPI_PADDED_PREFIX, dtype=np.uint8)
-    blocks[:, 12:] = (
-        np.arange(first_enin, first_enin + count, dtype=np.uint64).astype("<u4").view(np.uint8)
-    ).reshape(count, 4)
-    return blocks.tobytes()
+    return padded_data(np.arange(first_enin, first_enin + count, dtype=np.int64))
 
 
 def available_backends() -> tuple[str, ...]:
@@ -189,7 +184,7 @@ def _check_inputs(
         raise InvalidInput("teks, first and count must have the same length")
     if n and (bool((counts < 0).any()) or int(firsts.min()) < 0):
         raise InvalidInput("interval runs must have a non-negative start and count")
-    if n and int((firsts + counts).max()) - 1 > _MAX_ENIN:
+    if n and int((firsts + counts).max()) - 1 > MAX_ENIN:
         raise InvalidInput("interval runs must end inside the uint32 interval range")
     return key_data, firsts, counts
 
@@ -239,10 +234,7 @@ def _padded_runs(firsts: I64Array, counts: I64Array) -> tuple[bytes, I64Array]:
         return padded_blocks(base, span), firsts - base
     starts = np.cumsum(counts) - counts
     enins = np.repeat(firsts - starts, counts) + np.arange(total, dtype=np.int64)
-    blocks = np.zeros((total, 16), dtype=np.uint8)
-    blocks[:, :12] = np.frombuffer(RPI_PADDED_PREFIX, dtype=np.uint8)
-    blocks[:, 12:] = enins.astype("<u4").view(np.uint8).reshape(total, 4)
-    return blocks.tobytes(), starts
+    return padded_data(enins), starts
 
 
 # --- Backend: cryptography (reference) -------------------------------------------------

@@ -16,7 +16,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Final, cast
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -157,13 +157,25 @@ class VerifiedExport:
     """An export whose signature verified with ``signer``'s configured key.
 
     ``sha256`` is the hex digest of the file as received (the archive, or export.bin when it
-    came without a zip) and is what de-duplication keys on; ``bin_sha256`` is export.bin's.
+    came without a zip) and is what de-duplication keys on; ``bin_sha256`` is export.bin's. Both
+    are computed when asked for: a caller that already hashed the file (the sync worker, to skip
+    duplicates before verifying) does not pay for it twice.
     """
 
     export: KeyExport
     signer: SignerInfo
-    sha256: str
-    bin_sha256: str
+    file_bytes: bytes = field(repr=False)
+    bin_bytes: bytes = field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the file as received."""
+        return _sha256(self.file_bytes)
+
+    @property
+    def bin_sha256(self) -> str:
+        """Hex SHA-256 of export.bin."""
+        return _sha256(self.bin_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +245,7 @@ def read_export_archive(
     )
     export_bin = members[EXPORT_BIN_NAME]
     export_sig = members[EXPORT_SIG_NAME]
-    return _verify(export_bin, export_sig, trusted, file_sha256=_sha256(data))
+    return _verify(export_bin, export_sig, trusted, file_bytes=data)
 
 
 def verify_export(
@@ -247,7 +259,7 @@ def verify_export(
     """Verify and parse an export.bin shipped beside its export.sig, or raise KeyFileRejected."""
     _check_size(EXPORT_BIN_NAME, len(export_bin), max_bin_bytes)
     _check_size(EXPORT_SIG_NAME, len(export_sig), max_sig_bytes)
-    return _verify(export_bin, export_sig, trusted, file_sha256=_sha256(export_bin))
+    return _verify(export_bin, export_sig, trusted, file_bytes=export_bin)
 
 
 def parse_export_bin(export_bin: bytes) -> KeyExport:
@@ -429,7 +441,7 @@ def _check_header(export_bin: bytes) -> None:
 
 
 def _verify(
-    export_bin: bytes, export_sig: bytes, trusted: Sequence[TrustedKey], *, file_sha256: str
+    export_bin: bytes, export_sig: bytes, trusted: Sequence[TrustedKey], *, file_bytes: bytes
 ) -> VerifiedExport:
     """Header, then signature over the whole export.bin, then parse and cross-check."""
     _check_header(export_bin)
@@ -444,9 +456,7 @@ def _verify(
             f"export.sig has {len(signatures)} signature(s), "
             f"export.bin lists {len(export.signature_infos)}",
         )
-    return VerifiedExport(
-        export=export, signer=signer, sha256=file_sha256, bin_sha256=_sha256(export_bin)
-    )
+    return VerifiedExport(export=export, signer=signer, file_bytes=file_bytes, bin_bytes=export_bin)
 
 
 def _parse_signatures(export_sig: bytes) -> list[tuple[SignerInfo, bytes]]:

@@ -12,6 +12,8 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -19,6 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from bluezoned.const import (
     AEM_LENGTH,
     AEMK_INFO,
+    MAX_ENIN,
     METADATA_LENGTH,
     METADATA_MAJOR_VERSION,
     RPI_LENGTH,
@@ -33,7 +36,6 @@ from bluezoned.const import (
 from bluezoned.errors import InvalidInput
 from bluezoned.models import Tek
 
-_MAX_ENIN: Final = 0xFFFFFFFF
 _ECB_BLOCK_CACHE: Final = 256
 """Distinct (first interval, count) PaddedData runs kept: a day of keys shares one."""
 
@@ -46,7 +48,7 @@ def interval_number(unix_seconds: float) -> int:
     if unix_seconds < 0:
         raise InvalidInput(f"time {unix_seconds} is before 1970")
     enin = int(unix_seconds // SECONDS_PER_INTERVAL)
-    if enin > _MAX_ENIN:
+    if enin > MAX_ENIN:
         raise InvalidInput(f"time {unix_seconds} is past the uint32 interval range")
     return enin
 
@@ -112,10 +114,20 @@ def rpi_for(rpik: bytes, enin: int) -> bytes:
 def derive_rpis(rpik: bytes, first_enin: int, count: int) -> bytes:
     """RPIs of ``count`` consecutive intervals from ``first_enin``, concatenated, in one AES call."""
     _check_len("RPIK", rpik, 16)
-    if count < 1 or _check_enin(first_enin) + count - 1 > _MAX_ENIN:
+    if count < 1 or _check_enin(first_enin) + count - 1 > MAX_ENIN:
         raise InvalidInput(f"bad interval run: first {first_enin}, count {count}")
     encryptor = Cipher(algorithms.AES(rpik), modes.ECB()).encryptor()  # noqa: S305 - the EN spec's single-block PRF
     return encryptor.update(_padded_blocks(first_enin, count))
+
+
+def padded_data(enins: npt.NDArray[np.int64]) -> bytes:
+    """The PaddedData blocks ``'EN-RPI' || 0^6 || LE32(enin)`` of these intervals, concatenated."""
+    if enins.size and (int(enins.min()) < 0 or int(enins.max()) > MAX_ENIN):
+        raise InvalidInput("an interval number is outside 0..2^32-1")
+    blocks = np.empty((enins.size, 16), dtype=np.uint8)
+    blocks[:, :12] = np.frombuffer(RPI_PADDED_PREFIX, dtype=np.uint8)
+    blocks[:, 12:] = enins.astype("<u4").view(np.uint8).reshape(enins.size, 4)
+    return blocks.tobytes()
 
 
 def rpis_of(tek: Tek) -> list[bytes]:
@@ -223,10 +235,7 @@ def _hkdf(tek: bytes, info: bytes) -> bytes:
 
 @functools.lru_cache(maxsize=_ECB_BLOCK_CACHE)
 def _padded_blocks(first_enin: int, count: int) -> bytes:
-    return b"".join(
-        RPI_PADDED_PREFIX + (enin & _MAX_ENIN).to_bytes(4, "little")
-        for enin in range(first_enin, first_enin + count)
-    )
+    return padded_data(np.arange(first_enin, first_enin + count, dtype=np.int64))
 
 
 def _check_len(name: str, value: bytes, length: int) -> None:
@@ -240,6 +249,6 @@ def _check_len(name: str, value: bytes, length: int) -> None:
 
 
 def _check_enin(enin: int) -> int:
-    if not 0 <= enin <= _MAX_ENIN:
+    if not 0 <= enin <= MAX_ENIN:
         raise InvalidInput(f"interval number {enin} is outside 0..2^32-1")
     return enin

@@ -146,13 +146,19 @@ def device_path(adapter_path: str, address: str) -> str:
     return f"{adapter_path}/dev_{address.upper().replace(':', '_')}"
 
 
-def random_nrpa(rng: random.Random) -> str:
-    """A fresh non-resolvable private address (two top bits 00), as the kernel makes for broadcast adverts."""
-    octets = [rng.randrange(256) for _ in range(6)]
+def nrpa(random_bytes: bytes) -> str:
+    """The non-resolvable private address (two top bits 00) made of 6 random bytes, as the kernel
+    makes for broadcast adverts; never the forbidden all-zero or all-one random part."""
+    octets = list(random_bytes[:6])
     octets[0] &= 0x3F
     if all(o == 0 for o in octets) or all(o == 0xFF for o in octets[1:]):
         octets[-1] = 0x01
     return ":".join(f"{o:02X}" for o in octets)
+
+
+def random_nrpa(rng: random.Random) -> str:
+    """A fresh non-resolvable private address from ``rng``."""
+    return nrpa(rng.randbytes(6))
 
 
 def random_static_address(rng: random.Random) -> str:

@@ -31,7 +31,7 @@ from bluezoned.exposure.keys import (
     pack_metadata,
 )
 from bluezoned.models import Tek
-from bluezoned.sim.bluez import RegisteredAdvertisement, Report, SimulatedBluez
+from bluezoned.sim.bluez import RegisteredAdvertisement, Report, SimulatedBluez, nrpa
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -208,14 +208,6 @@ class Beacon:
         return build_service_data(self.rpi, self.aem)
 
 
-def random_nrpa(rng: np.random.Generator) -> str:
-    """A non-resolvable private address (top two bits 00) from a numpy generator."""
-    octets = rng.integers(0, 256, 6)
-    octets[0] &= 0x3F
-    octets[5] |= 0x01  # never all-zero
-    return ":".join(f"{int(o):02X}" for o in octets)
-
-
 class BeaconSchedule:
     """A phone's GAEN key schedule: TEK per UTC day, RPI and address rotated together every 10-20 min.
 
@@ -251,7 +243,7 @@ class BeaconSchedule:
         if not self.teks or needs_new_tek(self.teks[-1], enin):
             self.teks.append(new_tek(self._rng.bytes(16), enin))
         rpi, aem = beacon_for(self.teks[-1], enin, self._metadata)
-        self._current = Beacon(address=random_nrpa(self._rng), rpi=rpi, aem=aem, enin=enin)
+        self._current = Beacon(address=nrpa(self._rng.bytes(6)), rpi=rpi, aem=aem, enin=enin)
         self._rotate_at = unix_time + float(self._rng.uniform(*self._rotation_s))
 
 
@@ -446,14 +438,19 @@ class World:
         self._t = end
         return delivered
 
-    async def _run(self) -> None:
+    async def run_until(self, until: float = math.inf, *, max_step_s: float = math.inf) -> None:
+        """Advance at ``speed`` simulated seconds per real second until ``until`` simulated
+        seconds, at most ``max_step_s`` per tick (under load the radio slows rather than jumps)."""
         loop = asyncio.get_running_loop()
         last = loop.time()
-        while True:
+        while self._t < until:
             await asyncio.sleep(TICK_S)
             now = loop.time()
-            self.advance((now - last) * self.speed)
+            self.advance(min((now - last) * self.speed, max_step_s, until - self._t))
             last = now
+
+    async def _run(self) -> None:
+        await self.run_until()
 
     def _send_person(self, person: Person, receivers: Iterable[str]) -> int:
         t = person.next_adv

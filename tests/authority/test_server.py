@@ -3,106 +3,18 @@
 from __future__ import annotations
 
 import base64
-import random
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from bluezoned.authority.db import SqliteAuthorityStore
-from bluezoned.authority.output import DirectoryOutput
-from bluezoned.authority.server import AuthorityConfig, AuthorityServer, issue_code
 from bluezoned.exposure import keyfile
-from bluezoned.exposure.tekmac import tek_hmac
 from bluezoned.models import DiagnosisKey, ReportType
+from tests.authority_harness import NOW, TRUSTED, Authority
 
-NOW = 1_795_996_800.0 + 6 * 3600  # 2026-11-30T06:00:00Z
 TODAY = int((NOW - 6 * 3600) // 600)
-SIGNER = keyfile.Signer(ec.derive_private_key(4242, ec.SECP256R1()), "452", "v1")
-TRUSTED = [keyfile.TrustedKey("452", "v1", SIGNER.private_key.public_key())]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Running:
-    server: AuthorityServer
-    store: SqliteAuthorityStore
-    clock: Clock
-    url: str
-    http: aiohttp.ClientSession
-    export_dir: Path
-
-    async def post(self, path: str, body: Any) -> tuple[int, dict[str, Any]]:
-        async with self.http.post(self.url + path, json=body) as response:
-            return response.status, await response.json()
-
-    def code(self, test_type: str = "confirmed", symptom_date: str | None = None) -> str:
-        # Health staff use their own connection (the CLI's), never the server's.
-        staff = SqliteAuthorityStore(self.store.path)
-        try:
-            return issue_code(
-                staff,
-                test_type=test_type,
-                symptom_date=symptom_date,
-                now=self.clock.now,
-                rng=random.SystemRandom(),
-            )
-        finally:
-            staff.close()
-
-    async def certificate(
-        self,
-        keys: list[DiagnosisKey],
-        test_type: str = "confirmed",
-        symptom_date: str | None = None,
-    ) -> tuple[str, bytes]:
-        status, verified = await self.post(
-            "/api/verify", {"code": self.code(test_type, symptom_date)}
-        )
-        assert status == 200, verified
-        secret = secrets.token_bytes(32)
-        mac = base64.b64encode(tek_hmac(secret, keys)).decode()
-        status, cert = await self.post(
-            "/api/certificate", {"token": verified["token"], "ekeyhmac": mac}
-        )
-        assert status == 200, cert
-        return cert["certificate"], secret
-
-    async def publish(
-        self, keys: list[DiagnosisKey], certificate: str, secret: bytes, **extra: Any
-    ) -> tuple[int, dict[str, Any]]:
-        body = {
-            "temporaryExposureKeys": [key_json(k) for k in keys],
-            "healthAuthorityID": "bluezoned-VN",
-            "verificationPayload": certificate,
-            "hmacKey": base64.b64encode(secret).decode(),
-            **extra,
-        }
-        return await self.post("/v1/publish", body)
-
-
-def key_json(key: DiagnosisKey) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "key": base64.b64encode(key.key_data).decode(),
-        "rollingStartNumber": key.rolling_start,
-        "rollingPeriod": key.rolling_period,
-    }
-    if key.transmission_risk_level is not None:
-        item["transmissionRisk"] = key.transmission_risk_level
-    return item
 
 
 def key(byte: int, days_ago: int, period: int = 144) -> DiagnosisKey:
@@ -110,35 +22,13 @@ def key(byte: int, days_ago: int, period: int = 144) -> DiagnosisKey:
 
 
 @pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    clock = Clock()
-    store = SqliteAuthorityStore(tmp_path / "authority.db")
-    config = AuthorityConfig(
-        region="VN",
-        issuer="bluezoned-VN",
-        signers=(SIGNER,),
-        certificate_key=ec.derive_private_key(99, ec.SECP256R1()),
-        certificate_kid="test-kid",
-        root="exposureKeyExport-VN",
-        period_seconds=3600,
-        export_every_seconds=3600,
-    )
-    output = DirectoryOutput(tmp_path / "exports" / config.root)
-    server = AuthorityServer(
-        config=config, store=store, output=output, clock=clock, rng=random.Random(5)
-    )
-    runner = web.AppRunner(server.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    async with aiohttp.ClientSession() as http:
-        yield Running(server, store, clock, f"http://127.0.0.1:{port}", http, output.directory)
-    await runner.cleanup()
-    store.close()
+async def running(tmp_path: Path) -> AsyncIterator[Authority]:
+    async with Authority().running(tmp_path) as authority, aiohttp.ClientSession() as http:
+        authority.http = http
+        yield authority
 
 
-async def test_upload_to_publish_loop(running: Running) -> None:
+async def test_upload_to_publish_loop(running: Authority) -> None:
     keys = [key(1, 3), key(2, 2), key(3, 1), key(4, 0)]  # the last is today's key: embargoed
     certificate, secret = await running.certificate(keys, symptom_date="2026-11-27")
     status, reply = await running.publish(keys, certificate, secret)
@@ -186,7 +76,7 @@ async def test_upload_to_publish_loop(running: Running) -> None:
     assert keys[0].key_data not in later_keys
 
 
-async def test_code_is_single_use_and_wrong_codes_are_rate_limited(running: Running) -> None:
+async def test_code_is_single_use_and_wrong_codes_are_rate_limited(running: Authority) -> None:
     code = running.code()
     assert (await running.post("/api/verify", {"code": code}))[0] == 200
     status, reply = await running.post("/api/verify", {"code": code})
@@ -199,7 +89,7 @@ async def test_code_is_single_use_and_wrong_codes_are_rate_limited(running: Runn
     assert (await running.post("/api/verify", {"code": running.code()}))[0] == 200
 
 
-async def test_expired_code_and_reused_token_are_refused(running: Running) -> None:
+async def test_expired_code_and_reused_token_are_refused(running: Authority) -> None:
     code = running.code()
     running.clock.now += 15 * 60
     assert (await running.post("/api/verify", {"code": code}))[1]["code"] == "code_invalid"
@@ -218,7 +108,7 @@ async def test_expired_code_and_reused_token_are_refused(running: Running) -> No
     assert (status, reply["code"]) == (400, "bad_request")
 
 
-async def test_certificate_binds_exactly_these_keys_and_is_single_use(running: Running) -> None:
+async def test_certificate_binds_exactly_these_keys_and_is_single_use(running: Authority) -> None:
     keys = [key(1, 2)]
     certificate, secret = await running.certificate(keys)
     status, reply = await running.publish([key(9, 2)], certificate, secret)
@@ -232,7 +122,7 @@ async def test_certificate_binds_exactly_these_keys_and_is_single_use(running: R
     assert (status, reply["code"]) == (401, "certificate_used")
 
 
-async def test_forged_expired_and_foreign_certificates_are_refused(running: Running) -> None:
+async def test_forged_expired_and_foreign_certificates_are_refused(running: Authority) -> None:
     keys = [key(1, 2)]
     certificate, secret = await running.certificate(keys)
     head, payload, signature = certificate.split(".")
@@ -248,7 +138,7 @@ async def test_forged_expired_and_foreign_certificates_are_refused(running: Runn
     assert "expired" in reply["error"]
 
 
-async def test_negative_test_cannot_publish(running: Running) -> None:
+async def test_negative_test_cannot_publish(running: Authority) -> None:
     keys = [key(1, 2)]
     certificate, secret = await running.certificate(keys, test_type="negative")
     assert (await running.publish(keys, certificate, secret))[1]["code"] == "negative_test"
@@ -264,13 +154,13 @@ async def test_negative_test_cannot_publish(running: Running) -> None:
         ([DiagnosisKey(bytes(16), TODAY - 288, 145)], "bad_key"),
     ],
 )
-async def test_publish_limits(running: Running, keys: list[DiagnosisKey], code: str) -> None:
+async def test_publish_limits(running: Authority, keys: list[DiagnosisKey], code: str) -> None:
     certificate, secret = await running.certificate(keys)
     status, reply = await running.publish(keys, certificate, secret)
     assert (status, reply["code"]) == (400, code)
 
 
-async def test_empty_key_list_and_bad_bodies(running: Running) -> None:
+async def test_empty_key_list_and_bad_bodies(running: Authority) -> None:
     certificate, secret = await running.certificate([])
     assert (await running.publish([], certificate, secret))[1]["code"] == "bad_key_count"
     async with running.http.post(running.url + "/v1/publish", data=b"{not json") as response:
@@ -279,7 +169,7 @@ async def test_empty_key_list_and_bad_bodies(running: Running) -> None:
         assert response.status == 413
 
 
-async def test_static_serving_refuses_other_paths(running: Running) -> None:
+async def test_static_serving_refuses_other_paths(running: Authority) -> None:
     await running.server.export_once()
     for path in (
         "/exports/other/index.txt",
@@ -290,7 +180,7 @@ async def test_static_serving_refuses_other_paths(running: Running) -> None:
             assert response.status == 404, path
 
 
-def test_failure_memory_is_bounded(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_memory_is_bounded(running: Authority, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bluezoned.authority.server.MAX_TRACKED_PEERS", 50)
     for i in range(200):
         running.server._note_failure(f"10.0.{i // 256}.{i % 256}", running.clock.now)

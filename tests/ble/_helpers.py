@@ -1,23 +1,11 @@
-"""Shared helpers for the radio tests: waiting on conditions and beacon payload providers."""
+"""Shared helpers for the radio tests: beacon payload providers.
+
+Waiting on a condition is ``tests.fixtures_bluez.wait_until``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Callable
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0, what: str = "") -> None:
-    """Wait until ``condition()`` is true, polling briefly; fail the test after ``within`` s."""
-
-    async def poll() -> None:
-        while not condition():  # noqa: ASYNC110 - the state lives in objects with no event
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(poll(), within)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what or condition}") from None
 
 
 class CountingPayload:

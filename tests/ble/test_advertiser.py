@@ -12,8 +12,8 @@ from bluezoned.ble.supervision import RotationPolicy
 from bluezoned.const import BLUEZONE_SERVICE_UUID, EN_SERVICE_UUID
 from bluezoned.errors import AdvertisementRejected, BluetoothUnavailable, BluetoothUnavailableReason
 from bluezoned.sim.bluez import AdapterConfig, SimulatedBluez
-from tests.ble._helpers import CountingPayload, until
-from tests.fixtures_bluez import HCI0_ADDRESS
+from tests.ble._helpers import CountingPayload
+from tests.fixtures_bluez import HCI0_ADDRESS, wait_until
 
 SLOW = RotationPolicy(3600, 3600)
 FAST = RotationPolicy(0.05, 0.1)
@@ -77,7 +77,7 @@ async def test_rotation_changes_payload_and_address_together(bluez: SimulatedBlu
                 seen.append((ads[0].address, ads[0].ad))
             return adv.stats.rotations >= 3
 
-        await until(record, what="three rotations")
+        await wait_until(record, what="three rotations")
         # never a payload change without an address change, nor the reverse
         addresses = [a for a, _ in seen]
         payloads = [p for _, p in seen]
@@ -145,9 +145,11 @@ async def test_release_on_adapter_removal_then_reregistration(bluez: SimulatedBl
     stop = await adv.start()
     try:
         config = bluez.remove_adapter("hci0")
-        await until(lambda: adv.stats.releases >= 1 and not adv.stats.registered, what="Release")
+        await wait_until(
+            lambda: adv.stats.releases >= 1 and not adv.stats.registered, what="Release"
+        )
         bluez.add_adapter(config)
-        await until(lambda: len(bluez.advertisements("hci0")) == 1, what="re-registration")
+        await wait_until(lambda: len(bluez.advertisements("hci0")) == 1, what="re-registration")
         assert adv.stats.recoveries == 1
         assert adv.stats.registered
     finally:
@@ -163,7 +165,7 @@ async def test_reregisters_after_bluetoothd_restart(bluez: SimulatedBluez, grace
     try:
         first = adv.service_data
         await bluez.restart(downtime=0.05, graceful=graceful)
-        await until(lambda: len(bluez.advertisements("hci0")) == 1, what="re-registration")
+        await wait_until(lambda: len(bluez.advertisements("hci0")) == 1, what="re-registration")
         assert adv.stats.recoveries >= 1
         # a new registration is a new address, so it carries a new payload too
         assert adv.service_data != first
@@ -178,8 +180,10 @@ async def test_failed_rotation_is_retried(bluez: SimulatedBluez) -> None:
         bluez.fail_next(
             "RegisterAdvertisement", defs.ERROR_FAILED, "Failed to parse advertisement."
         )
-        await until(lambda: adv.stats.failures[defs.ERROR_FAILED] == 1, what="the failure")
-        await until(lambda: adv.stats.recoveries >= 1 and adv.stats.registered, what="recovery")
+        await wait_until(lambda: adv.stats.failures[defs.ERROR_FAILED] == 1, what="the failure")
+        await wait_until(
+            lambda: adv.stats.recoveries >= 1 and adv.stats.registered, what="recovery"
+        )
         assert len(bluez.advertisements("hci0")) == 1
     finally:
         await stop()
@@ -194,9 +198,9 @@ async def test_powered_off_adapter_is_advertised_on_again_when_powered(
     try:
         # whether bluetoothd kept the registration or not, the advertiser re-asserts it
         bluez.set_powered("hci0", False)
-        await until(lambda: adv.stats.recoveries >= 1, what="a re-registration")
+        await wait_until(lambda: adv.stats.recoveries >= 1, what="a re-registration")
         bluez.set_powered("hci0", True)
-        await until(lambda: adv.stats.registered, what="registered")
+        await wait_until(lambda: adv.stats.registered, what="registered")
         assert len(bluez.advertisements("hci0")) == 1
     finally:
         await stop()

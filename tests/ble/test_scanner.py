@@ -16,8 +16,7 @@ from bluezoned.const import EN_SERVICE_UUID
 from bluezoned.errors import BluetoothUnavailable, BluetoothUnavailableReason
 from bluezoned.models import Sighting
 from bluezoned.sim.bluez import AdapterConfig, Report, SimulatedBluez, en_report
-from tests.ble._helpers import until
-from tests.fixtures_bluez import HCI0_ADDRESS, HCI1_ADDRESS
+from tests.fixtures_bluez import HCI0_ADDRESS, HCI1_ADDRESS, wait_until
 
 T = 1_800_000_000.0
 PHONE = "3A:11:22:33:44:55"
@@ -61,7 +60,7 @@ async def test_active_scan_gets_every_report_with_fresh_rssi(bluez_factory: Fact
         rssis = [-60, -62, -61, -75, -74]
         for rssi in rssis:
             assert bluez.report("hci0", en_report(PHONE, RPI + AEM, rssi, flags=None))
-        await until(lambda: scanner.queue.qsize() == 5, what="five sightings")
+        await wait_until(lambda: scanner.queue.qsize() == 5, what="five sightings")
         got = scanner.drain()
         assert [s.rssi for s in got] == rssis
         assert got[0] == Sighting(T, RPI, AEM, -60, PHONE, "hci0")
@@ -79,7 +78,7 @@ async def test_passive_scan_where_monitors_exist(bluez: SimulatedBluez) -> None:
         assert scanner.stats.mode == "passive"
         assert bluez.discovery_clients("hci0") == {}
         # bleak exports its monitor after RegisterMonitor returns; bluetoothd then activates it
-        await until(lambda: bluez.is_listening("hci0"), what="the monitor to be active")
+        await wait_until(lambda: bluez.is_listening("hci0"), what="the monitor to be active")
         bluez.report("hci0", en_report(PHONE, RPI + AEM, -50, flags=None))
         bluez.report("hci0", Report(address="3A:00:00:00:00:09", rssi=-40, name="headphones"))
         sighting = await scanner.get()
@@ -154,8 +153,8 @@ async def test_flood_of_10000_ids_keeps_the_queue_bounded(bluez_factory: Factory
             if i % 50 == 49:
                 # Paced like a controller: dbus-fast 5.2 drops a connection whose socket
                 # fills up (a send retried while a partial write is pending gets EAGAIN).
-                await until(lambda n=i: stats.received > n, within=10)
-        await until(lambda: stats.received >= 10_000, within=20, what="the flood")
+                await wait_until(lambda n=i: stats.received > n, limit=10)
+        await wait_until(lambda: stats.received >= 10_000, limit=20, what="the flood")
         assert scanner.queue.qsize() == 1_000
         assert stats.accepted == 1_000
         assert stats.overflow == 9_000
@@ -208,14 +207,14 @@ async def test_adapter_removed_and_readded(bluez_factory: Factory) -> None:
     stop = await scanner.start()
     try:
         config = bluez.remove_adapter("hci0")
-        await until(lambda: not scanner.stats.scanning, what="scanner noticing the loss")
+        await wait_until(lambda: not scanner.stats.scanning, what="scanner noticing the loss")
         bluez.add_adapter(config)
-        await until(lambda: scanner.stats.scanning, what="scan restarted")
+        await wait_until(lambda: scanner.stats.scanning, what="scan restarted")
         assert scanner.stats.restarts >= 1
         assert len(bluez.discovery_clients("hci0")) == 1
         bluez.report("hci0", en_report(PHONE, RPI + AEM, -60))
         await scanner.get()
-        await until(lambda: scanner.stats.received == 1, what="exactly one callback")
+        await wait_until(lambda: scanner.stats.received == 1, what="exactly one callback")
         assert scanner.queue.empty()  # no zombie callback from the old scan
     finally:
         await stop()
@@ -228,10 +227,10 @@ async def test_survives_bluetoothd_restart(bluez_factory: Factory, graceful: boo
     stop = await scanner.start()
     try:
         await bluez.restart(downtime=0.05, graceful=graceful)
-        await until(
-            lambda: len(bluez.discovery_clients("hci0")) == 1, within=2, what="discovery again"
+        await wait_until(
+            lambda: len(bluez.discovery_clients("hci0")) == 1, limit=2, what="discovery again"
         )
-        await until(lambda: scanner.stats.scanning, what="scanning flag")
+        await wait_until(lambda: scanner.stats.scanning, what="scanning flag")
         bluez.report("hci0", en_report(PHONE, RPI + AEM, -60))
         assert (await scanner.get()).rssi == -60
     finally:
@@ -243,9 +242,9 @@ async def test_watchdog_restarts_a_quiet_scan(bluez_factory: Factory) -> None:
     scanner = _scanner(mode="active", watchdog_seconds=0.2)
     stop = await scanner.start()
     try:
-        await until(lambda: scanner.stats.watchdog_restarts >= 1, what="a watchdog restart")
-        await until(lambda: scanner.stats.restarts >= 1, what="a successful restart")
-        await until(lambda: len(bluez.discovery_clients("hci0")) == 1, what="discovery again")
+        await wait_until(lambda: scanner.stats.watchdog_restarts >= 1, what="a watchdog restart")
+        await wait_until(lambda: scanner.stats.restarts >= 1, what="a successful restart")
+        await wait_until(lambda: len(bluez.discovery_clients("hci0")) == 1, what="discovery again")
     finally:
         await stop()
 

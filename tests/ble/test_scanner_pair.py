@@ -13,8 +13,8 @@ from bluezoned.ble.supervision import RotationPolicy
 from bluezoned.models import SightingBucket
 from bluezoned.sim.bluez import AdapterConfig, SimulatedBluez
 from bluezoned.sim.world import World
-from tests.ble._helpers import CountingPayload, until
-from tests.fixtures_bluez import HCI0_ADDRESS, HCI1_ADDRESS
+from tests.ble._helpers import CountingPayload
+from tests.fixtures_bluez import HCI0_ADDRESS, HCI1_ADDRESS, wait_until
 
 
 @contextlib.asynccontextmanager
@@ -62,7 +62,7 @@ async def test_advertiser_on_hci0_is_heard_by_scanner_on_hci1(
             assert first.rssi == -58
             assert first.adapter == "hci1"
             first_address = first.address
-            await until(lambda: advertiser.stats.rotations >= 1, what="a rotation")
+            await wait_until(lambda: advertiser.stats.rotations >= 1, what="a rotation")
             rotated = advertiser.service_data
             assert rotated is not None
 

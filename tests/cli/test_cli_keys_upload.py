@@ -16,7 +16,7 @@ from bluezoned.cli.keys import keys
 from bluezoned.exposure.keys import interval_number
 from bluezoned.models import Tek
 from bluezoned.store import DB_FILENAME, Store
-from tests.sync.authority import NOW, Authority
+from tests.authority_harness import NOW, Authority
 from tests.sync.keyserver import serving_in_thread
 
 TODAY = interval_number(NOW) // 144 * 144

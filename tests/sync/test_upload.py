@@ -20,7 +20,7 @@ from bluezoned.store import OwnKey, Store
 from bluezoned.sync.client import HttpClient, open_session
 from bluezoned.sync.upload import finish_upload, keys_to_upload, publish_key_objects, upload_keys
 from bluezoned.sync.worker import sync_source
-from tests.sync.authority import NOW, ROOT, TRUSTED, Authority
+from tests.authority_harness import NOW, ROOT, TRUSTED, Authority
 from tests.sync.test_worker import Matcher
 
 TODAY = interval_number(NOW) // 144 * 144

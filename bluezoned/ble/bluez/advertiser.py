@@ -32,7 +32,7 @@ from bluezoned.ble.bluez.adapter import (
 from bluezoned.ble.bluez.advertisement import BluezoneAdvertisement, EnAdvertisement
 from bluezoned.ble.interfaces import BluezoneIdProvider, PayloadProvider, Stop
 from bluezoned.ble.supervision import Backoff, RotationPolicy
-from bluezoned.ble.tasks import cancel_and_wait
+from bluezoned.ble.tasks import Supervised
 from bluezoned.const import DBUS_CALL_TIMEOUT, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS
 from bluezoned.errors import (
     AdvertisementRejected,
@@ -57,7 +57,7 @@ class AdvertiserStats:
     failures: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
-class BluezAdvertiser:
+class BluezAdvertiser(Supervised):
     """Broadcasts the EN beacon (and optionally the legacy Bluezone one) on one adapter."""
 
     def __init__(
@@ -135,15 +135,7 @@ class BluezAdvertiser:
 
     async def stop(self) -> None:
         """Stop rotating, unregister, unexport and disconnect; idempotent, never raises."""
-        # Cancel first: a supervisor stuck in a slow (re)start holds the lock.
-        await self._cancel_supervisor()
-        async with self._lock:
-            await self._cancel_supervisor()  # started meanwhile by a concurrent start()
-            await self._teardown()
-
-    async def _cancel_supervisor(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await super().stop()
 
     async def rotate(self) -> None:
         """Rotate now (unregister, new payload, register); raises like :meth:`start`."""
