@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from bluezoned.cli._common import CONTEXT_SETTINGS, translate_errors
 from bluezoned.const import FLEET_TX_REFERENCE_DB
+from bluezoned.exposure.presets import PROXIMITY_CALIBRATIONS, ProximityCalibration
 from bluezoned.files import STDIN, read_bounded
 
 if TYPE_CHECKING:
@@ -54,34 +56,64 @@ if TYPE_CHECKING:
     show_default=True,
     help="dense: every advert is reported; sparse: GAEN-style duty-cycled scans.",
 )
+@click.option(
+    "--calibration",
+    type=click.Choice(sorted(PROXIMITY_CALIBRATIONS)),
+    default=None,
+    help="Use a shipped calibration fitted on measured data: its distance, minutes and "
+    "scanning apply.",
+)
+@click.option(
+    "--rx-model",
+    default=None,
+    metavar="MODEL",
+    help="With --calibration: the receiving phone's model, for its fitted offset (e.g. SM-G973F).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per id.")
+@click.pass_context
 def analyze(
+    ctx: click.Context,
     file: Path,
     distance: float,
     minutes: float,
     tx_power: float,
     rx_correction: float,
     scanning: str,
+    calibration: str | None,
+    rx_model: str | None,
     as_json: bool,
 ) -> None:
     """Summarise each transmitter of FILE (CSV: id,t,rssi[,tx_power]) and decide close contact.
 
     FILE needs a header line; t is unix seconds, rssi and tx_power are dBm; '-' reads stdin.
+
+    With --calibration the engine uses a calibration fitted on measured data and shipped with
+    bluezoned; its attenuations are on the scale it was fitted on:
+
+    \b
+    {calibrations}
     """
-    from bluezoned.exposure.contacts import EngineConfig, analyze_contacts
+    from bluezoned.exposure.contacts import EngineConfig, analyze_contacts, calibrated_config
     from bluezoned.exposure.rssi_csv import MAX_RSSI_CSV_BYTES, parse_rssi_csv_bytes
 
+    config = EngineConfig(
+        distance_m=distance,
+        minutes=minutes,
+        default_tx_power=tx_power,
+        rx_correction=rx_correction,
+        regime=scanning,  # type: ignore[arg-type]  # click.Choice guarantees the literal
+    )
+    if calibration is not None:
+        fitted = PROXIMITY_CALIBRATIONS[calibration]
+        _check_compatible(ctx, fitted)
+        config = calibrated_config(fitted, config, rx_model=rx_model)
+        distance = fitted.distance_m
+    elif rx_model is not None:
+        raise click.UsageError("--rx-model needs --calibration")
     with translate_errors():
         source = "<stdin>" if str(file) == STDIN else str(file)
         data = read_bounded(file, MAX_RSSI_CSV_BYTES, what="an RSSI CSV")
         table = parse_rssi_csv_bytes(data, source=source)
-        config = EngineConfig(
-            distance_m=distance,
-            minutes=minutes,
-            default_tx_power=tx_power,
-            rx_correction=rx_correction,
-            regime=scanning,  # type: ignore[arg-type]  # click.Choice guarantees the literal
-        )
         contacts = analyze_contacts(table.ids, table.t, table.rssi, table.tx_power, config=config)
     records = [_record(ident, c, distance) for ident, c in contacts.items()]
     if as_json:
@@ -95,14 +127,37 @@ def analyze(
     )
     for r in records:
         verdict = "CLOSE CONTACT" if r["close_contact"] else "no close contact"
+        why = ""
+        if calibration is not None:
+            # The calibration decides on its own estimate: show it beside the minutes.
+            sign = ">=" if r["close_contact"] else "<"
+            why = f"; decision {r['decision_minutes']:.1f} {sign} {r['decision_threshold']:g} min"
         click.echo(
             f"{r['id']}: {_iso(r['start'])} .. {_iso(r['end'])}, {r['sightings']} sightings, "
             f"{r['minutes_close']:.1f} min within {distance:g} m "
             f"(80% {r['minutes_close_low']:.1f}-{r['minutes_close_high']:.1f}), "
             f"attenuation min {r['min_attenuation']:.0f} / typical {r['typical_attenuation']:.0f} dB, "
             f"weighted {r['weighted_minutes']:.1f} min, band {r['distance_band']}: "
-            f"{verdict} (confidence {r['confidence']:.2f})"
+            f"{verdict} (confidence {r['confidence']:.2f}){why}"
         )
+
+
+analyze.help = (analyze.help or "").format(
+    calibrations="\n    ".join(
+        f"{c.name}: {c.attenuation_scale}" for c in PROXIMITY_CALIBRATIONS.values()
+    )
+)
+
+
+def _check_compatible(ctx: click.Context, fitted: ProximityCalibration) -> None:
+    """A UsageError when an option given on the command line contradicts the calibration."""
+    fixed = {"distance": fitted.distance_m, "minutes": fitted.minutes, "scanning": fitted.regime}
+    for name, value in fixed.items():
+        given = ctx.params[name]
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE and given != value:
+            raise click.UsageError(
+                f"--{name} {given}: calibration {fitted.name!r} is fitted for --{name} {value}"
+            )
 
 
 def _record(ident: str, c: Contact, distance: float) -> dict[str, Any]:
@@ -120,6 +175,8 @@ def _record(ident: str, c: Contact, distance: float) -> dict[str, Any]:
         "minutes_close_low": round(low, 3),
         "minutes_close_high": round(high, 3),
         "close_contact": c.tc4tl,
+        "decision_minutes": round(c.decision_minutes, 3),
+        "decision_threshold": c.decision_threshold,
         "score": round(c.score, 4),
         "confidence": round(c.confidence, 4),
         "min_attenuation": c.min_att,

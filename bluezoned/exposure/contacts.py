@@ -190,6 +190,11 @@ class Contact:
     minutes_within: Mapping[float, tuple[float, float, float]]
     """distance (m) → (expected minutes, 80 % low, 80 % high)."""
     minutes_close: float
+    decision_minutes: float
+    """Expected minutes within d under the decision calibration: what ``tc4tl`` compares with
+    ``decision_threshold``. Equals ``minutes_close`` unless a calibration tunes the decision
+    apart from the duration estimate (``EngineConfig.decision_model``)."""
+    decision_threshold: float
     distance_band: str
     band_probabilities: tuple[float, float, float, float]
     tc4tl: bool
@@ -525,6 +530,8 @@ def _summarise(
         observed_minutes=observed_s / 60.0,
         minutes_within=within,
         minutes_close=expected,
+        decision_minutes=decided,
+        decision_threshold=threshold,
         distance_band=band,
         band_probabilities=probs,
         tc4tl=bool(tc4tl),

@@ -124,3 +124,67 @@ def test_oversized_file_is_refused_before_parsing(
     assert f"{path} is larger than" in result.stderr
     assert "RSSI CSV" in result.stderr
     assert result.stdout == ""
+
+
+def _gaen_csv(tmp_path: Path) -> Path:
+    """A duty-cycled capture: a 4-s scan every 4.5 min for 40 min, one id at -75 dBm (about 1 m
+    on GAEN's Samsung scale), one at -105 dBm."""
+    lines = ["id,t,rssi"]
+    for k in range(9):
+        start = T0 + 270 * k
+        for s in (0, 1, 2, 3):
+            lines.append(f"near,{start + s},-75")
+            lines.append(f"far,{start + s},-105")
+    path = tmp_path / "gaen.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_calibration_applies_its_fit_and_rx_model_offset(tmp_path: Path) -> None:
+    path = _gaen_csv(tmp_path)
+    scale = ["--tx-power", "-24", "--rx-correction", "5"]  # the calibration's GAEN scale
+    args = [str(path), "--json", "--calibration", "dp3t-exp34-2m-15min", *scale]
+    result = CliRunner().invoke(analyze, args)
+    assert result.exit_code == 0, result.output
+    fitted = {r["id"]: r for r in json.loads(result.output)}
+    assert fitted["near"]["scanning"] == "sparse"
+    assert fitted["near"]["close_contact"] is True
+    assert fitted["far"]["close_contact"] is False
+    default = {
+        r["id"]: r
+        for r in json.loads(CliRunner().invoke(analyze, [str(path), "--json", *scale]).output)
+    }
+    assert fitted["near"]["minutes_close"] != default["near"]["minutes_close"]
+    # The calibration decides on its own estimate, reported beside the duration estimate.
+    for r in fitted.values():
+        assert r["decision_threshold"] == 18.0
+        assert r["close_contact"] is (r["decision_minutes"] >= 18.0)
+    for r in default.values():
+        assert r["decision_minutes"] == r["minutes_close"]
+    # SM-A908B receives 6.39 dB weaker than the fleet (a positive attenuation offset): the same
+    # RSSI then means closer, so more minutes within 2 m.
+    result = CliRunner().invoke(analyze, [*args, "--rx-model", "SM-A908B"])
+    offset = {r["id"]: r for r in json.loads(result.output)}
+    assert offset["far"]["minutes_close"] > fitted["far"]["minutes_close"]
+    human = CliRunner().invoke(analyze, args[:1] + args[2:]).output
+    assert "near: " in human
+    assert "CLOSE CONTACT" in human
+    assert ">= 18 min" in human
+
+
+def test_calibration_refuses_contradicting_options(tmp_path: Path) -> None:
+    path = str(_gaen_csv(tmp_path))
+    calibrated = ["--calibration", "dp3t-exp34-2m-15min"]
+    result = CliRunner().invoke(analyze, [path, *calibrated, "--distance", "1.5"])
+    assert result.exit_code == 2
+    assert "fitted for --distance 2.0" in result.output
+    result = CliRunner().invoke(analyze, [path, *calibrated, "--scanning", "dense"])
+    assert result.exit_code == 2
+    assert "fitted for --scanning sparse" in result.output
+    result = CliRunner().invoke(analyze, [path, *calibrated, "--minutes", "15"])
+    assert result.exit_code == 0, result.output  # the same value is no contradiction
+    result = CliRunner().invoke(analyze, [path, "--rx-model", "SM-A908B"])
+    assert result.exit_code == 2
+    assert "--rx-model needs --calibration" in result.output
+    result = CliRunner().invoke(analyze, [path, "--calibration", "nope"])
+    assert result.exit_code == 2
