@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     _print_symmetric(results)
     print()
+    _print_score_calibration(results)
+    print()
     _print_variants(results)
     print()
     print(f"Leith tram (72 rows, TPR/FPR at <= 2 m; r(mean attenuation, distance) = {tram_r:.2f})")
@@ -205,6 +207,22 @@ def _print_symmetric(results: list[TrackResult]) -> None:
         print(
             f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  engine {sym['engine']:.3f}  "
             f"naive {sym['naive']:.3f}  CWA v2 {sym['cwa']:.3f}"
+        )
+
+
+def _print_score_calibration(results: list[TrackResult]) -> None:
+    print(
+        "Engine score as P(close contact), held out: Brier [skill vs the training prevalence], "
+        "AUC; reliability: predicted -> observed (n)"
+    )
+    for r in results:
+        sc = r.score
+        if sc is None:
+            continue
+        bins = "  ".join(f"{b.predicted:.2f}->{b.observed:.2f} ({b.n})" for b in sc.bins)
+        print(
+            f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  Brier {sc.brier:.3f} "
+            f"[{sc.skill:+.2f}]  AUC {sc.auc:.3f}  {bins}"
         )
 
 

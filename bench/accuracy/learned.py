@@ -16,7 +16,7 @@ from typing import Final, Literal
 import numpy as np
 
 from bench.accuracy.data import FloatArray
-from bench.accuracy.metrics import ndcf
+from bench.accuracy.metrics import fit_platt, ndcf
 from bluezoned.exposure.contacts import (
     UNIT_FEATURES,
     EngineConfig,
@@ -237,7 +237,6 @@ grid (with the threshold grid) keeps the joint search from fitting the training 
 A1_DURATION_GRID: Final = np.arange(40.0, 80.25, 0.5)
 """1-m attenuations tried for the duration calibration: the training MAE is smooth in the 1-m
 attenuation, and 2.5-dB steps left up to 0.2 min of held-out MAE on the table (DP-3T exp05)."""
-"""1-m attenuation calibrations scanned by the path-loss variant (as the previous engine)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +252,8 @@ class PathLossFit:
     """Decision calibration and threshold that minimise nDCF on the training pairs."""
     sigma_db: float | None = None
     """Shadowing σ of the path-loss model when set apart from the engine default."""
+    score_map: tuple[float, float] | None = None
+    """Platt map of the decision margin (minutes) to P(close contact), fitted on the pairs."""
 
     def calibration(
         self, name: str, regime: str, distance: float, minutes: float, source: str = ""
@@ -267,6 +268,9 @@ class PathLossFit:
             decision_att_at_1m=self.a1_decision,
             decision_minutes=self.theta,
             sigma_db=None if self.sigma_db is None else round(self.sigma_db, 2),
+            score_map=None
+            if self.score_map is None
+            else (round(self.score_map[0], 4), round(self.score_map[1], 4)),
             rx_model_offsets=tuple(sorted((k, round(v, 2)) for k, v in self.offsets.rx.items())),
             tx_model_offsets=tuple(sorted((k, round(v, 2)) for k, v in self.offsets.tx.items())),
             source=source,
@@ -315,7 +319,10 @@ def fit_pathloss(
         (ndcf(grid[:, q] >= th, y), q, float(th)) for q in range(A1_GRID.size) for th in THETA_GRID
     )
     sigma = None if sigma_db is None else float(sigma_db)
-    return PathLossFit(mode, offsets, float(A1_DURATION_GRID[j]), float(A1_GRID[jd]), theta, sigma)
+    score_map = fit_platt(grid[:, jd] - theta, y)
+    return PathLossFit(
+        mode, offsets, float(A1_DURATION_GRID[j]), float(A1_GRID[jd]), theta, sigma, score_map
+    )
 
 
 def choose_pathloss(

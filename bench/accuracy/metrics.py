@@ -80,3 +80,56 @@ def auc(score: FloatArray, truth: BoolArray) -> float:
     avg = first + (counts + 1) / 2.0
     ranks[order] = np.repeat(avg, counts)
     return float((ranks[truth].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def fit_platt(margin: FloatArray, truth: BoolArray, l2: float = 1e-3) -> tuple[float, float]:
+    """(a, b) of ``P(truth) = σ(a + b·margin)`` by Newton's method on the log-likelihood (Platt
+    scaling); a small ridge keeps separable data finite."""
+    x = np.column_stack((np.ones(margin.size), np.asarray(margin, dtype=np.float64)))
+    y = np.asarray(truth, dtype=np.float64)
+    coef = np.zeros(2)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ coef, -40.0, 40.0)))
+        grad = x.T @ (p - y) + l2 * coef
+        hess = (x * (p * (1.0 - p))[:, None]).T @ x + l2 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        coef -= step
+        if float(np.abs(step).max()) < 1e-10:
+            break
+    return float(coef[0]), float(coef[1])
+
+
+def brier(prob: FloatArray, truth: BoolArray) -> float:
+    """Mean squared error of probabilities against 0/1 outcomes (0 is perfect)."""
+    return float(np.mean((np.asarray(prob, dtype=np.float64) - truth) ** 2)) if prob.size else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    """Items whose predicted probability fell in [lo, hi): how many, mean prediction, outcome rate."""
+
+    lo: float
+    hi: float
+    n: int
+    predicted: float
+    observed: float
+
+
+def reliability(prob: FloatArray, truth: BoolArray, bins: int = 5) -> list[ReliabilityBin]:
+    """The reliability table of ``prob`` over ``bins`` equal-width bins (empty bins left out)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, prob, side="right") - 1, 0, bins - 1)
+    out = []
+    for k in range(bins):
+        sel = which == k
+        if sel.any():
+            out.append(
+                ReliabilityBin(
+                    float(edges[k]),
+                    float(edges[k + 1]),
+                    int(sel.sum()),
+                    float(prob[sel].mean()),
+                    float(truth[sel].mean()),
+                )
+            )
+    return out

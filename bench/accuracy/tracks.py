@@ -25,7 +25,7 @@ from bench.accuracy.learned import (
     fit_pathloss,
     prepare,
 )
-from bench.accuracy.metrics import Decision, decision
+from bench.accuracy.metrics import Decision, ReliabilityBin, auc, brier, decision, reliability
 from bluezoned.exposure.contacts import (
     EngineConfig,
     analyze_contact,
@@ -182,6 +182,22 @@ class MethodResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreCalibration:
+    """The engine's P(close contact) on held-out pairs: Brier score beside that of the training
+    prevalence (a constant forecast), reliability table and AUC."""
+
+    brier: float
+    brier_climatology: float
+    bins: list[ReliabilityBin]
+    auc: float
+
+    @property
+    def skill(self) -> float:
+        """Brier skill score: 1 is perfect, 0 no better than the training prevalence."""
+        return 1.0 - self.brier / self.brier_climatology if self.brier_climatology else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class TrackResult:
     """The engine, the naive baseline and the CWA rule side by side for one (track, d, T)."""
 
@@ -203,6 +219,8 @@ class TrackResult:
     """Variant → held-out scenario → inner-CV nDCF per candidate (training scenarios only)."""
     bounds: dict[str, float] = field(default_factory=dict)
     """Optimistic nDCF bounds (``learned.bounds``): in-sample tuning, tracking oracle."""
+    score: ScoreCalibration | None = None
+    """How well the engine's held-out ``score`` works as a probability (exposure.md §7.1)."""
 
 
 ENGINE_VARIANT: Final = "pathloss+offsets+sigma (inner CV residual)"
@@ -257,25 +275,28 @@ def evaluate(
     )
     nai_pred = np.zeros(n, dtype=bool)
     nai_est = np.zeros(n)
+    score = np.zeros(n)
+    climatology = np.zeros(n)
     for s in np.unique(scen).tolist():
         test, train = np.flatnonzero(scen == s), np.flatnonzero(scen != s)
+        climatology[test] = y[train].mean()
         tr_units = [units[i] for i in train.tolist()]
         for mode in FIXED_MODES:
             fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode, base_cfg)
-            pred[f"pathloss/{mode}"][test], est[f"pathloss/{mode}"][test] = _pathloss_apply(
+            pred[f"pathloss/{mode}"][test], est[f"pathloss/{mode}"][test], _ = _pathloss_apply(
                 [pairs[i] for i in test.tolist()], fit, base_cfg
             )
         mode_r, scores = choose_offsets_by_residual(tr_units, scen[train].tolist())
         fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode_r, base_cfg)
         chosen[OFFSETS_VARIANT][s], inner[OFFSETS_VARIANT][s] = f"pathloss/{mode_r}", scores
-        pred[OFFSETS_VARIANT][test], est[OFFSETS_VARIANT][test] = _pathloss_apply(
+        pred[OFFSETS_VARIANT][test], est[OFFSETS_VARIANT][test], _ = _pathloss_apply(
             [pairs[i] for i in test.tolist()], fit, base_cfg
         )
         sigma = scores[f"residual/{mode_r}"]
         fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode_r, base_cfg, sigma)
         chosen[ENGINE_VARIANT][s] = f"pathloss/{mode_r}, sigma {sigma:.2f} dB"
         inner[ENGINE_VARIANT][s] = scores
-        pred[ENGINE_VARIANT][test], est[ENGINE_VARIANT][test] = _pathloss_apply(
+        pred[ENGINE_VARIANT][test], est[ENGINE_VARIANT][test], score[test] = _pathloss_apply(
             [pairs[i] for i in test.tolist()], fit, base_cfg
         )
         if not variants:
@@ -285,7 +306,7 @@ def evaluate(
             tr_units, scen[train].tolist(), truth_min[train], distance, minutes, base_cfg
         )
         chosen[NDCF_VARIANT][s], inner[NDCF_VARIANT][s] = f"pathloss/{fit.mode}", scores
-        pred[NDCF_VARIANT][test], est[NDCF_VARIANT][test] = _pathloss_apply(
+        pred[NDCF_VARIANT][test], est[NDCF_VARIANT][test], _ = _pathloss_apply(
             [pairs[i] for i in test.tolist()], fit, base_cfg
         )
         lfit, lscores = choose_and_fit(
@@ -351,6 +372,9 @@ def evaluate(
         chosen,
         inner,
         bounds(units, scen.tolist(), truth_min, distance, minutes, base_cfg),
+        ScoreCalibration(
+            brier(score, y), brier(climatology, y), reliability(score, y), auc(score, y)
+        ),
     )
 
 
@@ -408,17 +432,20 @@ def _naive_fold(
 
 def _pathloss_apply(
     pairs: Sequence[Pair], fit: PathLossFit, base: EngineConfig
-) -> tuple[np.ndarray, FloatArray]:
-    """Run the engine itself, with a fold's fit as shippable calibration data, on held-out pairs."""
+) -> tuple[np.ndarray, FloatArray, FloatArray]:
+    """Run the engine itself, with a fold's fit as shippable calibration data, on held-out pairs:
+    each pair's decision, minutes within d and score."""
     cal = fit.calibration("fold", base.regime, base.distance_m, base.minutes)
     pred = np.zeros(len(pairs), dtype=bool)
     est = np.zeros(len(pairs))
+    score = np.zeros(len(pairs))
     for k, p in enumerate(pairs):
         cfg = calibrated_config(cal, base, rx_model=p.models[0], tx_model=p.models[1])
         c = analyze_contact(p.t, p.rssi, p.tx, config=cfg, scan_seconds=p.scan_seconds)
         pred[k] = c.tc4tl
         est[k] = c.minutes_close
-    return pred, est
+        score[k] = c.score
+    return pred, est, score
 
 
 _PREPARED: dict[tuple[str, int, float], list[PairUnits]] = {}

@@ -164,6 +164,9 @@ class EngineConfig:
     classifier: UnitClassifier | None = None
     """When set, minutes within ``classifier.distance_m`` (and the decision, when that is
     ``distance_m``) come from this per-unit model instead of the path-loss model."""
+    score_map: tuple[float, float] | None = None
+    """(intercept, slope): ``score = σ(intercept + slope · (decision minutes − threshold))``, a
+    calibration's fitted probability of a close contact; None = the normal approximation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +202,11 @@ class Contact:
     band_probabilities: tuple[float, float, float, float]
     tc4tl: bool
     score: float
-    """P(minutes within d ≥ the decision threshold), normal approximation; 0.5 at the boundary."""
+    """P(close contact): with a calibration's ``score_map`` a probability fitted on its data
+    (``make accuracy`` reports its Brier score); else P(minutes within d ≥ the decision
+    threshold) under a normal approximation that ignores calibration error (overconfident),
+    0.5 at the decision boundary. A fitted probability can sit below 0.5 for a contact decided
+    close: the decision is tuned for equal miss and false-alarm rates, not for accuracy."""
     confidence: float
     """Heuristic in [0, 1]: decisiveness ``|2·score − 1|``, × 0.6 when any TX power was unknown,
     × (0.5 + 0.5·coverage); not a calibrated probability."""
@@ -254,6 +261,7 @@ def calibrated_config(
         ),
         decision_minutes=calibration.decision_minutes,
         classifier=None,
+        score_map=calibration.score_map,
     )
 
 
@@ -500,9 +508,15 @@ def _summarise(
     else:
         p_decide = p_within(units.level, config.distance_m, decision_model)
     decided, _, _ = _expected_minutes(units, p_decide)
-    decided_sd = _minutes_sd(units, p_decide)
-    # P(minutes ≥ T), shifted so that 0.5 sits at the tuned decision threshold.
-    score = float(_norm_cdf(np.asarray((decided - threshold) / max(decided_sd, 0.5))))
+    if config.score_map is not None:
+        intercept, slope = config.score_map
+        score = 1.0 / (
+            1.0 + math.exp(-min(max(intercept + slope * (decided - threshold), -40), 40))
+        )
+    else:
+        # P(minutes ≥ T), shifted so that 0.5 sits at the tuned decision threshold.
+        decided_sd = _minutes_sd(units, p_decide)
+        score = float(_norm_cdf(np.asarray((decided - threshold) / max(decided_sd, 0.5))))
     tc4tl = decided >= threshold
     relay = bool(
         np.any((np.abs(np.diff(att)) > RELAY_JUMP_DB) & (gaps < RELAY_JUMP_S))

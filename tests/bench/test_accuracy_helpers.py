@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from bench.accuracy.data import Tram
-from bench.accuracy.metrics import auc, best_threshold, decision, ndcf
+from bench.accuracy.metrics import (
+    auc,
+    best_threshold,
+    brier,
+    decision,
+    fit_platt,
+    ndcf,
+    reliability,
+)
 from bench.accuracy.simulator import SimParams, simulate_episode, simulate_set
 from bench.accuracy.tram import evaluate_tram
 
@@ -33,6 +41,31 @@ def test_auc_and_threshold() -> None:
     assert auc(score, truth) == 1.0
     assert auc(np.zeros(4), truth) == 0.5
     assert best_threshold(score, truth, np.array([0.0, 2.5, 5.0])) == 2.5
+
+
+def test_platt_fit_recovers_a_planted_logistic() -> None:
+    rng = np.random.default_rng(4)
+    margin = rng.uniform(-20.0, 20.0, 20_000)
+    truth = rng.uniform(size=margin.size) < 1.0 / (1.0 + np.exp(-(-1.0 + 0.3 * margin)))
+    a, b = fit_platt(margin, truth)
+    assert a == pytest.approx(-1.0, abs=0.1)
+    assert b == pytest.approx(0.3, abs=0.02)
+    # separable data stays finite (the ridge) and still orders the margin
+    a, b = fit_platt(np.array([-2.0, -1.0, 1.0, 2.0]), np.array([False, False, True, True]))
+    assert np.isfinite([a, b]).all()
+    assert b > 0
+
+
+def test_brier_and_reliability() -> None:
+    truth = np.array([True, False, True, False])
+    assert brier(truth.astype(float), truth) == 0.0
+    assert brier(np.full(4, 0.5), truth) == 0.25
+    prob = np.array([0.05, 0.1, 0.9, 1.0])
+    table = reliability(prob, np.array([False, True, True, True]), bins=5)
+    assert [(b.lo, b.hi, b.n) for b in table] == [(0.0, 0.2, 2), (0.8, 1.0, 2)]
+    assert table[0].predicted == pytest.approx(0.075)
+    assert table[0].observed == 0.5
+    assert table[1].observed == 1.0
 
 
 def test_tram_rules_on_a_made_up_histogram() -> None:

@@ -104,6 +104,9 @@ def test_pathloss_fit_and_inner_choice_decide_well_on_clean_data() -> None:
     cal = fit.calibration("x", "dense", 2.0, 15.0, "test")
     assert cal.decision_minutes == fit.theta
     assert cal.att_at_1m == fit.a1_minutes
+    assert fit.score_map is not None
+    assert cal.score_map == pytest.approx(fit.score_map, abs=1e-4)
+    assert fit.score_map[1] > 0  # more expected minutes over the threshold: likelier close
     _chosen, scores = choose_pathloss(pairs, scen, truth, 2.0, 15.0, EngineConfig())
     assert set(scores) == {f"pathloss/{m}" for m in OFFSET_MODES}
     assert min(scores.values()) < 0.3
@@ -213,6 +216,10 @@ def test_evaluate_reports_engine_baselines_variants_and_bounds() -> None:
     assert r.engine.decision.ndcf <= r.cwa.decision.ndcf
     assert {"engine", "naive", "cwa"} <= set(r.symmetric_ndcf)
     assert r.bounds
+    assert r.score is not None
+    assert sum(b.n for b in r.score.bins) == len(pairs)
+    assert 0.0 <= r.score.brier <= 1.0
+    assert r.score.skill > 0  # the fitted probability beats the training prevalence
     full = evaluate("exp05", pairs, 2.0, 15.0, variants=True)
     assert NDCF_VARIANT in full.variants
     assert LOGISTIC_VARIANT in full.variants
@@ -236,5 +243,6 @@ def test_shipped_presets_are_what_the_bench_fits() -> None:
         assert fitted.decision_att_at_1m == shipped.decision_att_at_1m
         assert fitted.decision_minutes == shipped.decision_minutes
         assert fitted.sigma_db == pytest.approx(shipped.sigma_db, abs=0.01)
+        assert fitted.score_map == pytest.approx(shipped.score_map, abs=1e-4)
         assert dict(fitted.rx_model_offsets) == pytest.approx(dict(shipped.rx_model_offsets))
         assert dict(fitted.tx_model_offsets) == pytest.approx(dict(shipped.tx_model_offsets))

@@ -166,3 +166,24 @@ def test_unit_classifier_uses_features_and_checks_its_length() -> None:
 def test_attenuation_floor_is_unchanged() -> None:
     att, _ = attenuation(np.array([-10.0]), None, default_tx=-26.0, rx_correction=0.0)
     assert att.tolist() == [0.0]
+
+
+def test_score_map_makes_the_score_a_fitted_probability_of_the_margin() -> None:
+    t = T0 + np.arange(0.0, 25 * 60, 1.0)
+    rssi = np.full(t.shape, -70.0)
+    plain = calibrated_config(_cal(), EngineConfig())
+    assert plain.score_map is None
+    mapped = calibrated_config(_cal(score_map=(-1.5, 0.2)), EngineConfig())
+    assert mapped.score_map == (-1.5, 0.2)
+    a = analyze_contact(t, rssi, np.full(t.shape, -20.0), config=plain)
+    b = analyze_contact(t, rssi, np.full(t.shape, -20.0), config=mapped)
+    assert b.tc4tl == a.tc4tl  # the map changes the probability, never the decision
+    assert b.decision_minutes == a.decision_minutes
+    assert b.decision_threshold == 10.0
+    margin = b.decision_minutes - b.decision_threshold
+    assert b.score == pytest.approx(1.0 / (1.0 + np.exp(-(-1.5 + 0.2 * margin))))
+    assert a.score > 0.99  # the normal approximation is all but certain here
+    assert b.score < a.score
+    for preset in PROXIMITY_CALIBRATIONS.values():
+        assert preset.score_map is not None
+        assert preset.score_map[1] > 0
