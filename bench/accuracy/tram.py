@@ -16,6 +16,16 @@ NAIVE_BELOW_DB: Final = 66.0
 """exposure.md §4.3: "≥ 15 min below 66 dB" is the reference naive rule (TPR 0.32, FPR 0.16)."""
 CWA_TRV: Final = 1.0
 """Neutral transmission risk value (TRL 5), as on the DP-3T tracks."""
+SWISS_JUNE_2020: Final = ((50.0, 1.0), (55.0, 0.5))
+"""SwissCovid's GAEN v1 attenuation-duration rule as Leith & Farrell evaluated it (PLoS ONE
+15(9):e0239943): minutes below 50 dB plus half the minutes at 50-55 dB, at least 15."""
+GERMAN_JUNE_2020: Final = ((55.0, 1.0), (63.0, 0.5))
+"""Corona-Warn-App's v1 attenuationDuration (``cwa_config.txt``, 22 June 2020): thresholds
+55/63 dB, weights 1.0 and 0.5, at least 15 weighted minutes."""
+ITALIAN_MAX_ATT_DB: Final = 73.0
+"""Immuni's v1 configuration (``immuni_config_settings.txt``, 22 June 2020) scores 0 for an
+attenuation above 73 dB (attenuation bucket 0) and for 15 minutes or less (duration buckets
+0-3): an alert needs more than 15 min at a mean attenuation of at most 73 dB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +38,8 @@ class TramRule:
 
 
 def evaluate_tram(tram: Tram, minutes: float = 15.0) -> tuple[list[TramRule], float]:
-    """TPR/FPR of the naive, CWA v2 and engine rules, and r(mean attenuation, distance)."""
+    """TPR/FPR of the naive rule, CWA v2, the Swiss, German and Italian rules of June 2020 and
+    the engine, and r(mean attenuation, distance)."""
     mids = (tram.edges[:-1] + tram.edges[1:]) / 2.0
     upper = tram.edges[1:]
     close = tram.distance <= CLOSE_M
@@ -43,11 +54,17 @@ def evaluate_tram(tram: Tram, minutes: float = 15.0) -> tuple[list[TramRule], fl
             if weights[i] == 0 and wr.range.contains(float(a)):
                 weights[i] = wr.weight
     cwa = (tram.minutes @ weights) * CWA_TRV >= 9.0
+    swiss = _weighted_minutes(tram.minutes, mids, SWISS_JUNE_2020) >= minutes
+    german = _weighted_minutes(tram.minutes, mids, GERMAN_JUNE_2020) >= minutes
+    italian = heard & (total > minutes) & (mean_att <= ITALIAN_MAX_ATT_DB)
     engine = tram.minutes @ p_within(mids, CLOSE_M, PathLossModel()) >= minutes
     loo = _engine_leave_one_out(tram.minutes, mids, close)
     rules = [
         TramRule(f"naive >= {minutes:g} min below {NAIVE_BELOW_DB:g} dB", *_rates(naive, close)),
         TramRule("CWA v2 (1.15), TRV 1.0", *_rates(cwa, close)),
+        TramRule("Swiss, June 2020: <50 dB + 0.5 x 50-55 dB >= 15 min", *_rates(swiss, close)),
+        TramRule("German, June 2020: <55 dB + 0.5 x 55-63 dB >= 15 min", *_rates(german, close)),
+        TramRule("Italian, June 2020: > 15 min at mean <= 73 dB", *_rates(italian, close)),
         TramRule(
             f"engine E[min within 2 m] >= {minutes:g} (default model)", *_rates(engine, close)
         ),
@@ -56,6 +73,17 @@ def evaluate_tram(tram: Tram, minutes: float = 15.0) -> tuple[list[TramRule], fl
         ),
     ]
     return rules, r
+
+
+def _weighted_minutes(
+    minutes: np.ndarray, mids: np.ndarray, weights: tuple[tuple[float, float], ...]
+) -> np.ndarray:
+    """Minutes weighted by the first (upper edge, weight) whose edge exceeds each bin's
+    mid-point; bins past the last edge weigh 0 (the histogram's 2-dB bins straddle 55 dB)."""
+    w = np.zeros(mids.size)
+    for i, mid in enumerate(mids):
+        w[i] = next((weight for edge, weight in weights if mid < edge), 0.0)
+    return np.asarray(minutes @ w, dtype=np.float64)
 
 
 def _engine_leave_one_out(minutes: np.ndarray, mids: np.ndarray, close: np.ndarray) -> np.ndarray:

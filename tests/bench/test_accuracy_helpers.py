@@ -78,8 +78,18 @@ def test_tram_rules_on_a_made_up_histogram() -> None:
     minutes[2, 15] = 30  # 30 min at 78-80 dB, 1 m
     minutes[3, 18] = 30  # 30 min at 90-100 dB, 4 m
     rules, r = evaluate_tram(Tram(minutes, edges, np.array([1.0, 3.0, 1.0, 4.0])))
+    by_name = {rule.name.split(",")[0].split(" ")[0]: rule for rule in rules}
     naive = rules[0]
     assert (naive.tpr, naive.fpr) == (0.5, 0.5)
+    # 52-54 dB: Swiss half weight (15 min), German full weight, Italian (<= 73 dB) alerts
+    assert (by_name["Swiss"].tpr, by_name["Swiss"].fpr) == (0.5, 0.5)
+    assert (by_name["German"].tpr, by_name["German"].fpr) == (0.5, 0.5)
+    assert (by_name["Italian"].tpr, by_name["Italian"].fpr) == (0.5, 0.5)
+    minutes[:2, 2] = 29  # below the Swiss 15 weighted minutes, still German and Italian
+    rules, _ = evaluate_tram(Tram(minutes, edges, np.array([1.0, 3.0, 1.0, 4.0])))
+    by_name = {rule.name.split(",")[0].split(" ")[0]: rule for rule in rules}
+    assert by_name["Swiss"].tpr == 0.0
+    assert by_name["German"].tpr == 0.5
     assert -1.0 <= r <= 1.0
 
 
