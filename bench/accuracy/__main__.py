@@ -177,7 +177,7 @@ def _print_tracks(results: list[TrackResult]) -> None:
         "DP-3T, leave-one-scenario-out; nDCF = P_miss + P_fa [bootstrap 95% CI over pairs]; "
         "MAE/bias in minutes"
     )
-    head = f"{'track':<6} {'d':>4} {'T':>3} {'prev':>5}  {'method':<8}{'nDCF':>6} {'95% CI':>13} {'P_miss':>6} {'P_fa':>5} {'prec':>5} {'rec':>5} {'MAE':>5} {'bias':>5}"
+    head = f"{'track':<6} {'d':>4} {'T':>3} {'prev':>5}  {'method':<8}{'nDCF':>6} {'95% CI':>13} {'P_miss':>6} {'P_fa':>5} {'prec':>5} {'rec':>5} {'F1':>5} {'MAE':>5} {'bias':>5}"
     print(head)
     print("-" * len(head))
     for r in results:
@@ -195,7 +195,7 @@ def _print_tracks(results: list[TrackResult]) -> None:
             print(
                 f"{r.track:<6} {r.distance:>4g} {r.minutes:>3g} {dd.prevalence:>5.2f}  {name:<8}"
                 f"{dd.ndcf:>6.3f} [{dd.ndcf_ci[0]:.2f}, {dd.ndcf_ci[1]:.2f}] {dd.p_miss:>6.2f} "
-                f"{dd.p_fa:>5.2f} {dd.precision:>5.2f} {dd.recall:>5.2f} {m.duration_mae:>5.1f} "
+                f"{dd.p_fa:>5.2f} {dd.precision:>5.2f} {dd.recall:>5.2f} {dd.f1:>5.2f} {m.duration_mae:>5.1f} "
                 f"{m.duration_bias:>+5.1f}{flag}"
             )
 
