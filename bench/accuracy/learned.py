@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from bench.accuracy.data import FloatArray
 from bench.accuracy.metrics import fit_platt, ndcf
@@ -339,19 +340,40 @@ def choose_pathloss(
     y = truth_minutes >= minutes
     scores: dict[str, float] = {}
     for mode in modes:
-        pred = np.zeros(len(pairs), dtype=bool)
-        for s in np.unique(scen).tolist():
-            tr = np.flatnonzero(scen != s)
-            te = np.flatnonzero(scen == s)
-            fit = fit_pathloss(
-                [pairs[i] for i in tr.tolist()], truth_minutes[tr], distance, minutes, mode, config
-            )
-            grid = _pathloss_grid([pairs[i] for i in te.tolist()], fit.offsets, distance, config)
-            q = int(np.flatnonzero(np.isclose(A1_GRID, fit.a1_decision))[0])
-            pred[te] = grid[:, q] >= fit.theta
+        pred = _loso_decisions(pairs, scen, truth_minutes, distance, minutes, mode, config)
         scores[f"pathloss/{mode}"] = ndcf(pred, y)
     best = min(modes, key=lambda m: scores[f"pathloss/{m}"])
     return fit_pathloss(pairs, truth_minutes, distance, minutes, best, config), scores
+
+
+def decide(
+    fit: PathLossFit, pairs: Sequence[PairUnits], distance: float, config: EngineConfig
+) -> npt.NDArray[np.bool_]:
+    """The fit's decision (expected minutes under its decision calibration ≥ θ) per pair."""
+    grid = _pathloss_grid(pairs, fit.offsets, distance, config)
+    q = int(np.flatnonzero(np.isclose(A1_GRID, fit.a1_decision))[0])
+    return np.asarray(grid[:, q] >= fit.theta)
+
+
+def _loso_decisions(
+    pairs: Sequence[PairUnits],
+    scen: npt.NDArray[np.str_],
+    truth_minutes: FloatArray,
+    distance: float,
+    minutes: float,
+    mode: OffsetMode,
+    config: EngineConfig,
+) -> npt.NDArray[np.bool_]:
+    """Each pair decided by a fit on the other scenarios (leave-one-scenario-out)."""
+    pred = np.zeros(len(pairs), dtype=bool)
+    for s in np.unique(scen).tolist():
+        tr = np.flatnonzero(scen != s).tolist()
+        te = np.flatnonzero(scen == s)
+        fit = fit_pathloss(
+            [pairs[i] for i in tr], truth_minutes[tr], distance, minutes, mode, config
+        )
+        pred[te] = decide(fit, [pairs[i] for i in te.tolist()], distance, config)
+    return pred
 
 
 def calibration_residual(
@@ -424,24 +446,8 @@ def bounds(
     scen = np.asarray(scenarios)
     for mode in ("none", "rx_tx_model"):
         fit = fit_pathloss(pairs, truth_minutes, distance, minutes, mode, config)
-        grid = _pathloss_grid(pairs, fit.offsets, distance, config)
-        q = int(np.flatnonzero(np.isclose(A1_GRID, fit.a1_decision))[0])
-        out[f"in-sample/{mode}"] = ndcf(grid[:, q] >= fit.theta, y)
+        out[f"in-sample/{mode}"] = ndcf(decide(fit, pairs, distance, config), y)
         tracked = [tracked_only(p) for p in pairs]
-        pred = np.zeros(len(pairs), dtype=bool)
-        for s in np.unique(scen).tolist():
-            tr = np.flatnonzero(scen != s)
-            te = np.flatnonzero(scen == s)
-            f = fit_pathloss(
-                [tracked[i] for i in tr.tolist()],
-                truth_minutes[tr],
-                distance,
-                minutes,
-                mode,
-                config,
-            )
-            g = _pathloss_grid([tracked[i] for i in te.tolist()], f.offsets, distance, config)
-            k = int(np.flatnonzero(np.isclose(A1_GRID, f.a1_decision))[0])
-            pred[te] = g[:, k] >= f.theta
+        pred = _loso_decisions(tracked, scen, truth_minutes, distance, minutes, mode, config)
         out[f"tracking-oracle/{mode}"] = ndcf(pred, y)
     return out

@@ -109,12 +109,13 @@ class TrustedKey:
 
     def __post_init__(self) -> None:
         """Refuse malformed ids/versions and keys not on P-256."""
-        _check_key_name(self.key_id, "key id")
-        _check_key_name(self.key_version, "key version")
-        if not isinstance(self.public_key, ec.EllipticCurvePublicKey) or not isinstance(
-            self.public_key.curve, ec.SECP256R1
-        ):
-            raise InvalidInput("a trusted key must be an ECDSA P-256 public key")
+        _check_binding(
+            self.key_id,
+            self.key_version,
+            self.public_key,
+            ec.EllipticCurvePublicKey,
+            "a trusted key must be an ECDSA P-256 public key",
+        )
 
     def matches(self, signer: SignerInfo) -> bool:
         """True when this key may verify a signature made by ``signer``."""
@@ -188,12 +189,13 @@ class Signer:
 
     def __post_init__(self) -> None:
         """Refuse malformed ids/versions and keys not on P-256."""
-        _check_key_name(self.key_id, "key id")
-        _check_key_name(self.key_version, "key version")
-        if not isinstance(self.private_key, ec.EllipticCurvePrivateKey) or not isinstance(
-            self.private_key.curve, ec.SECP256R1
-        ):
-            raise InvalidInput("a signer must hold an ECDSA P-256 private key")
+        _check_binding(
+            self.key_id,
+            self.key_version,
+            self.private_key,
+            ec.EllipticCurvePrivateKey,
+            "a signer must hold an ECDSA P-256 private key",
+        )
 
 
 # --- public API: reading ------------------------------------------------------------------
@@ -674,6 +676,16 @@ def _text(message: pb_message.Message, field: str) -> str | None:
     if not isinstance(value, str):
         raise KeyFileRejected(Reason.MALFORMED_PROTOBUF, f"{field} is not valid UTF-8")
     return value
+
+
+def _check_binding(
+    key_id: str | None, key_version: str | None, key: object, kind: type, refusal: str
+) -> None:
+    """Refuse malformed ids/versions, and with ``refusal`` a key that is not ``kind`` on P-256."""
+    _check_key_name(key_id, "key id")
+    _check_key_name(key_version, "key version")
+    if not isinstance(key, kind) or not isinstance(getattr(key, "curve", None), ec.SECP256R1):
+        raise InvalidInput(refusal)
 
 
 def _check_key_name(value: str | None, what: str) -> None:
