@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_match.py
 	$(BIN)/python bench/bench_radio.py
 	$(BIN)/python bench/bench_sync_day.py
+	$(BIN)/python bench/bench_analyze.py
 
 # The accuracy evaluation on the real RSSI datasets in ../shared/data/rssi (read in place).
 accuracy: $(STAMP)

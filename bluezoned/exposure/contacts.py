@@ -29,7 +29,7 @@ coefficients ship as data in :mod:`bluezoned.exposure.presets` with their proven
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
@@ -77,6 +77,8 @@ RELAY_JUMP_DB: Final = 40.0
 """An attenuation change larger than this within RELAY_JUMP_S is implausible for one radio link
 (multipath dips reach about 20 dB, exposure.md §4.2): a possible relay."""
 RELAY_JUMP_S: Final = 2.0
+RUNNING_MEDIAN_CHUNK: Final = 1 << 20
+"""Elements of the padded window matrix per step of :func:`running_median` (8 MiB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +332,7 @@ def observation_units(
     level, amin, amean = _group_stats(group, att, config.level_quantile, unit_t.size)
     amed, _, _ = _group_stats(group, att, 0.5, unit_t.size)
     count = np.bincount(group, minlength=unit_t.size).astype(np.float64)
-    level = _running_median(unit_t, level, config.smoothing_s)
+    level = running_median(unit_t, level, config.smoothing_s)
     return Units(
         unit_t, weights, level, amin, amean, n_scans, regime, amed, count, config.smoothing_s
     )
@@ -340,8 +342,8 @@ def unit_features(units: Units) -> FloatArray:
     """The :data:`UNIT_FEATURES` matrix of a contact's units (one row per unit)."""
     n = units.t.size
     log_count = np.log(np.maximum(units.count, 1.0))
-    median_level = _running_median(units.t, units.median_att, units.smoothing_s)
-    smoothed_count = _running_median(units.t, log_count, units.smoothing_s)
+    median_level = running_median(units.t, units.median_att, units.smoothing_s)
+    smoothed_count = running_median(units.t, log_count, units.smoothing_s)
     contact_level = float(np.median(units.min_att)) if n else 0.0
     observed = math.log(max(float(units.weight_s.sum()) / 60.0, 1e-3))
     return np.column_stack(
@@ -355,14 +357,6 @@ def unit_features(units: Units) -> FloatArray:
             np.full(n, observed),
         )
     ).astype(np.float64)
-
-
-def unit_probabilities(units: Units, distance_m: float, config: EngineConfig) -> FloatArray:
-    """``P(distance ≤ distance_m)`` per unit: the classifier at its distance, else the path-loss model."""
-    clf = config.classifier
-    if clf is not None and math.isclose(clf.distance_m, distance_m):
-        return clf.probability(unit_features(units))
-    return p_within(units.level, distance_m, config.model)
 
 
 def analyze_contact(
@@ -417,15 +411,25 @@ def analyze_contacts(
 
 def p_within(level: FloatArray, distance_m: float, model: PathLossModel) -> FloatArray:
     """``P(distance ≤ distance_m | attenuation level)`` under the path-loss model and prior."""
+    return p_within_many(level, (distance_m,), model)[distance_m]
+
+
+def p_within_many(
+    level: FloatArray, distances_m: Sequence[float], model: PathLossModel
+) -> dict[float, FloatArray]:
+    """:func:`p_within` at several distances, sharing the prior's normalisation."""
     k = 10.0 * model.exponent
     u0, u1 = math.log10(model.prior_min_m), math.log10(model.prior_max_m)
-    ud = min(max(math.log10(distance_m), u0), u1)
     base = level - model.att_at_1m
     z0 = _norm_cdf((base - k * u0) / model.sigma_db)
-    zd = _norm_cdf((base - k * ud) / model.sigma_db)
     z1 = _norm_cdf((base - k * u1) / model.sigma_db)
     denom = np.maximum(z0 - z1, 1e-300)
-    return np.asarray(np.clip((z0 - zd) / denom, 0.0, 1.0), dtype=np.float64)
+    out: dict[float, FloatArray] = {}
+    for d in distances_m:
+        ud = min(max(math.log10(d), u0), u1)
+        zd = _norm_cdf((base - k * ud) / model.sigma_db)
+        out[d] = np.asarray(np.clip((z0 - zd) / denom, 0.0, 1.0), dtype=np.float64)
+    return out
 
 
 def exposure_windows(
@@ -493,18 +497,24 @@ def _summarise(
     bucket = np.searchsorted(np.asarray(config.bucket_thresholds), bucket_att, side="right")
     seconds = tuple(float(w[bucket == b].sum()) for b in range(4))
     weighted = sum(s * wt for s, wt in zip(seconds, config.bucket_weights, strict=True)) / 60.0
-    within: dict[float, tuple[float, float, float]] = {}
-    for d in sorted({*REPORTED_DISTANCES_M, config.distance_m}):
-        within[d] = _expected_minutes(units, unit_probabilities(units, d, config))
-    p_edges = [p_within(units.level, d, config.model) for d in DISTANCE_BANDS_M]
-    cum = [float((w * p).sum()) / max(observed_s, 1e-9) for p in p_edges]
+    reported = sorted({*REPORTED_DISTANCES_M, config.distance_m})
+    p_model = p_within_many(units.level, sorted({*reported, *DISTANCE_BANDS_M}), config.model)
+    clf = config.classifier
+
+    def p_at(d: float) -> FloatArray:
+        if clf is not None and math.isclose(clf.distance_m, d):
+            return clf.probability(unit_features(units))
+        return p_model[d]
+
+    within = {d: _expected_minutes(units, p_at(d)) for d in reported}
+    cum = [float((w * p_model[d]).sum()) / max(observed_s, 1e-9) for d in DISTANCE_BANDS_M]
     probs = (cum[0], cum[1] - cum[0], cum[2] - cum[1], 1.0 - cum[2])
     band = ("<1m", "1-2m", "2-3m", ">3m")[int(np.argmax(probs))]
     expected, _, _ = within[config.distance_m]
     threshold = config.minutes if config.decision_minutes is None else config.decision_minutes
     decision_model = config.model if config.decision_model is None else config.decision_model
     if config.decision_model is None:
-        p_decide = unit_probabilities(units, config.distance_m, config)
+        p_decide = p_at(config.distance_m)
     else:
         p_decide = p_within(units.level, config.distance_m, decision_model)
     decided, _, _ = _expected_minutes(units, p_decide)
@@ -582,15 +592,35 @@ def _group_stats(
     return a[pos].astype(np.float64), amin.astype(np.float64), amean.astype(np.float64)
 
 
-def _running_median(t: FloatArray, x: FloatArray, width_s: float) -> FloatArray:
-    """Median of the values within ±width_s/2 of each time (t sorted)."""
-    if width_s <= 0 or x.size < 3:
+def running_median(t: FloatArray, x: FloatArray, width_s: float) -> FloatArray:
+    """Median of the (finite) values within ±width_s/2 of each time (t sorted).
+
+    Vectorised: each window is a row of a matrix padded with NaN (which sorts last), sorted
+    along the rows; the median sits at the middle of each row's own length. Rows are taken in
+    chunks so that the matrix stays near RUNNING_MEDIAN_CHUNK elements.
+    """
+    n = x.size
+    if width_s <= 0 or n < 3:
         return x
     lo = np.searchsorted(t, t - width_s / 2.0, side="left")
     hi = np.searchsorted(t, t + width_s / 2.0, side="right")
-    if np.all(lo == 0) and np.all(hi == x.size):
+    if lo[-1] == 0 and hi[0] == n:  # every window is the whole contact
         return np.full(x.shape, float(np.median(x)))
-    return np.asarray([np.median(x[a:b]) for a, b in zip(lo, hi, strict=True)], dtype=np.float64)
+    counts = hi - lo
+    span = int(counts.max())
+    out = np.empty(n, dtype=np.float64)
+    step = max(1, RUNNING_MEDIAN_CHUNK // span)
+    offsets = np.arange(span)
+    for first in range(0, n, step):
+        rows = slice(first, min(n, first + step))
+        idx = lo[rows, None] + offsets
+        window = np.where(idx < hi[rows, None], x[np.minimum(idx, n - 1)], np.nan)
+        window.sort(axis=1)
+        c = counts[rows]
+        lower = np.take_along_axis(window, ((c - 1) // 2)[:, None], axis=1)[:, 0]
+        upper = np.take_along_axis(window, (c // 2)[:, None], axis=1)[:, 0]
+        out[rows] = (lower + upper) / 2.0
+    return out
 
 
 _ERF_P: Final = 0.3275911
