@@ -14,11 +14,14 @@ frozen :class:`Contact` out; no I/O and no clock. Method (``exposure.md`` §2-§
    gives ``P(distance ≤ d | level)`` per unit; expected minutes within d are the
    weighted sum, with an interval from the per-unit variances;
 5. the TC4TL decision compares the expected minutes with T, or with a threshold tuned together
-   with a separate decision calibration (``decision_minutes``, ``decision_model``).
+   with a separate decision calibration (``decision_minutes``, ``decision_model``);
+6. the score, P(close contact), is a logistic map of the decision's margin fitted with the
+   calibration (``score_map``), else a normal approximation.
 
 Fitted calibrations ship as data (:class:`~bluezoned.exposure.presets.ProximityCalibration`:
-1-m attenuations, decision threshold, per-receiver-model and per-transmitter-model attenuation
-offsets, with their provenance); :func:`calibrated_config` applies one to a config.
+1-m attenuations, decision threshold, shadowing, per-receiver-model and per-transmitter-model
+attenuation offsets, the score map, with their provenance); :func:`calibrated_config` applies
+one to a config. ``docs/exposure-engine.md`` explains the outputs and their measured accuracy.
 
 Optionally (``EngineConfig.classifier``) step 4 at the classifier's distance is a small logistic
 model on per-unit features (:func:`unit_features`: smoothed level, smoothed median attenuation,
