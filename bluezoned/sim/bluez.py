@@ -25,7 +25,7 @@ import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from xml.sax.saxutils import quoteattr
 
 from dbus_fast import (
@@ -139,6 +139,22 @@ def normalize_uuid(uuid: str | int) -> str:
     if len(text) == 8:
         return f"{text}-0000-1000-8000-00805f9b34fb"
     return text
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _merge_ad_data(
+    current: dict[_K, _V], incoming: dict[_K, _V], duplicate_data: bool
+) -> tuple[dict[_K, _V], bool]:
+    """A device's data after a report, and whether it changed: with DuplicateData every report
+    replaces it and counts as a change; without, new entries merge in and only a different
+    value is a change (BlueZ's de-duplication)."""
+    if duplicate_data:
+        return dict(incoming), True
+    changed = any(current.get(k) != v for k, v in incoming.items())
+    return {**current, **incoming}, changed
 
 
 def device_path(adapter_path: str, address: str) -> str:
@@ -1065,25 +1081,21 @@ class SimulatedBluez:
             changed["UUIDs"] = Variant("as", list(device.uuids))
         duplicate = merged.duplicate_data
         if report.manufacturer_data:
-            incoming = {int(k): bytes(v) for k, v in report.manufacturer_data.items()}
-            if duplicate:
-                device.manufacturer_data = incoming
-                mfr_changed = True
-            else:
-                mfr_changed = any(device.manufacturer_data.get(k) != v for k, v in incoming.items())
-                device.manufacturer_data.update(incoming)
+            device.manufacturer_data, mfr_changed = _merge_ad_data(
+                device.manufacturer_data,
+                {int(k): bytes(v) for k, v in report.manufacturer_data.items()},
+                duplicate,
+            )
             if mfr_changed:
                 changed["ManufacturerData"] = Variant(
                     "a{qv}", {k: Variant("ay", v) for k, v in device.manufacturer_data.items()}
                 )
         if report.service_data:
-            incoming_sd = {normalize_uuid(k): _ay(v) for k, v in report.service_data.items()}
-            if duplicate:
-                device.service_data = incoming_sd
-                sd_changed = True
-            else:
-                sd_changed = any(device.service_data.get(k) != v for k, v in incoming_sd.items())
-                device.service_data.update(incoming_sd)
+            device.service_data, sd_changed = _merge_ad_data(
+                device.service_data,
+                {normalize_uuid(k): _ay(v) for k, v in report.service_data.items()},
+                duplicate,
+            )
             if sd_changed:
                 changed["ServiceData"] = Variant("a{sv}", dict(device.service_data))
         if changed:

@@ -31,6 +31,19 @@ def scanner_on(adapter: str, seen: Seen) -> BleakScanner:
     )
 
 
+async def two_adapters_and_a_client(
+    bluez_factory: Any, system_bus: str
+) -> tuple[SimulatedBluez, MessageBus]:
+    """A simulated BlueZ with hci0 and hci1, and a bus connection to register adverts from."""
+    bluez = await bluez_factory(
+        adapters=[
+            AdapterConfig(name="hci0", address=HCI0_ADDRESS),
+            AdapterConfig(name="hci1", address=HCI1_ADDRESS),
+        ]
+    )
+    return bluez, await MessageBus(bus_address=system_bus).connect()
+
+
 async def test_bleak_hears_the_people_of_the_world(bluez: SimulatedBluez) -> None:
     world = World(bluez, devices=5, seed=1, start_time=T0, static=True, room_m=(3.0, 3.0))
     seen: Seen = asyncio.Queue()
@@ -71,13 +84,7 @@ async def test_running_world_with_speed_up(bluez: SimulatedBluez) -> None:
 async def test_two_adapters_hear_each_others_advertisement(
     bluez_factory: Any, system_bus: str
 ) -> None:
-    bluez = await bluez_factory(
-        adapters=[
-            AdapterConfig(name="hci0", address=HCI0_ADDRESS),
-            AdapterConfig(name="hci1", address=HCI1_ADDRESS),
-        ]
-    )
-    advertiser = await MessageBus(bus_address=system_bus).connect()
+    bluez, advertiser = await two_adapters_and_a_client(bluez_factory, system_bus)
     payload = bytes(range(20))
     advertiser.export("/org/bluezoned/adv", TestAdvertisement(payload))
     assert (await register(advertiser, "/org/bluezoned/adv", adapter="hci0")).body == []
@@ -124,13 +131,7 @@ async def test_flood_of_distinct_ids_keeps_memory_bounded(bluez_factory: Any) ->
 async def test_powered_off_adapter_keeps_but_does_not_send_its_advertisement(
     bluez_factory: Any, system_bus: str
 ) -> None:
-    bluez = await bluez_factory(
-        adapters=[
-            AdapterConfig(name="hci0", address=HCI0_ADDRESS),
-            AdapterConfig(name="hci1", address=HCI1_ADDRESS),
-        ]
-    )
-    advertiser = await MessageBus(bus_address=system_bus).connect()
+    bluez, advertiser = await two_adapters_and_a_client(bluez_factory, system_bus)
     advert = TestAdvertisement(bytes(20))
     advertiser.export("/org/bluezoned/adv", advert)
     await register(advertiser, "/org/bluezoned/adv", adapter="hci0")
