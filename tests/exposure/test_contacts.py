@@ -17,7 +17,7 @@ from bluezoned.exposure.contacts import (
     p_within,
     scan_ids,
 )
-from bluezoned.exposure.presets import CWA_V2, RISK_HIGH
+from bluezoned.exposure.presets import CWA_V2, GAEN_BUCKETS, RISK_HIGH
 from bluezoned.exposure.risk import cwa_risk
 
 T0 = 1_700_000_040.0  # a whole minute
@@ -186,3 +186,14 @@ def test_gaen_view_splits_windows_at_30_minutes() -> None:
     windows = exposure_windows(t, rssi)
     # scans every 250 s from 840 s into a UTC half hour: 4 before its end, then 8, 7 and 1
     assert [w.seconds_since_last_scan.size for w in windows] == [4, 8, 7, 1]
+
+
+def test_bucket_presets_split_the_same_contact_differently() -> None:
+    t, rssi = _dense(10, -80.0)  # attenuation 60 dB with TX -20
+    tx = np.full(t.shape, -20.0)
+    cwa = analyze_contact(t, rssi, tx)  # CWA v2 edges 63/73/79: 60 dB is the lowest bucket
+    gaen = analyze_contact(t, rssi, tx, config=EngineConfig(bucket_thresholds=GAEN_BUCKETS))
+    assert cwa.bucket_seconds == (600.0, 0.0, 0.0, 0.0)
+    assert gaen.bucket_seconds == (0.0, 600.0, 0.0, 0.0)  # GAEN-style 55/63/70: "near"
+    assert cwa.weighted_minutes == pytest.approx(10 * 0.8)
+    assert gaen.weighted_minutes == pytest.approx(10 * 1.0)
