@@ -41,7 +41,7 @@ from bluezoned.const import MATCH_PARALLEL_MIN_KEYS, RETENTION_DAYS, SECONDS_PER
 from bluezoned.errors import InvalidInput, KeyFileRejected
 from bluezoned.exposure.bulk import BACKEND_NUMBA, choose_backend
 from bluezoned.exposure.contacts import EngineConfig, analyze_contact, exposure_windows
-from bluezoned.exposure.keyfile import read_export_archive_unverified
+from bluezoned.exposure.keyfile import PublishedKeys, all_keys, read_export_archive_unverified
 from bluezoned.exposure.keys import interval_number
 from bluezoned.exposure.matcher import (
     KeyArrays,
@@ -173,7 +173,7 @@ def _keys_of(
             "key file %s: stored bytes unreadable (%s); marking it matched", file.name, exc
         )
         return ()
-    return (*export.keys, *export.revised_keys)
+    return all_keys(export)
 
 
 def _match(
@@ -184,35 +184,43 @@ def _match(
     params: CwaParameters,
     match_config: MatchConfig,
 ) -> list[tuple[ExposureRecord, StoredDiagnosisKey]]:
-    keys = [k for _, file_keys in loaded for k in file_keys]
     counts = [len(file_keys) for _, file_keys in loaded]
     owner = np.repeat(np.arange(len(loaded)), counts)
-    columns = KeyArrays.from_keys(keys)
-    all_keys = KeyArrays(
-        key_data=columns.key_data,
-        rolling_start=columns.rolling_start,
-        rolling_period=columns.rolling_period,
+    first = np.cumsum([0, *counts])
+    columns = [_key_columns(file_keys) for _, file_keys in loaded]
+    published = KeyArrays(
+        key_data=np.concatenate([c.key_data for c in columns]),
+        rolling_start=np.concatenate([c.rolling_start for c in columns]),
+        rolling_period=np.concatenate([c.rolling_period for c in columns]),
         published_at=np.repeat(np.array([f.processed_at for f, _ in loaded]), counts),
     )
     sightings = SightingArrays.from_buckets(buckets)
     keep = np.flatnonzero(
         select_keys(
-            all_keys,
+            published,
             now_interval=interval_number(now),
             oldest_sighting_interval=interval_number(float(sightings.t.min())),
         )
     )
     if keep.size == 0:
         return []
-    result = _run_match(all_keys.subset(keep), sightings, match_config)
+    result = _run_match(published.subset(keep), sightings, match_config)
     found = []
     for contact in result.contacts():
         index = int(keep[contact.key_index])
-        file = loaded[int(owner[index])][0]
-        key = keys[index]
+        file, file_keys = loaded[int(owner[index])]
+        key = file_keys[index - int(first[owner[index]])]
         record = _exposure(key, contact, buckets, now, engine, params)
         found.append((record, StoredDiagnosisKey(key, file.source, file.sha256, now)))
     return found
+
+
+def _key_columns(keys: Sequence[DiagnosisKey]) -> KeyArrays:
+    """A file's keys as matcher columns: read off a parsed file, built from model keys else."""
+    if isinstance(keys, PublishedKeys):
+        n = len(keys)
+        return KeyArrays(keys.key_data, keys.rolling_start, keys.rolling_period, np.full(n, np.nan))
+    return KeyArrays.from_keys(keys)
 
 
 def _run_match(keys: KeyArrays, sightings: SightingArrays, config: MatchConfig) -> MatchResult:

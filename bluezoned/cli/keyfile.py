@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -250,7 +251,7 @@ def _key_json(key: DiagnosisKey) -> dict[str, JsonValue]:
     }
 
 
-def _key_table(keys: tuple[DiagnosisKey, ...]) -> list[str]:
+def _key_table(keys: Sequence[DiagnosisKey]) -> list[str]:
     """Keys as a fixed-width table with a heading row."""
     row = "{:<32}  {:>10}  {:<20}  {:>6}  {:>3}  {:<28}  {:>5}"
     lines = [row.format("KEY", "ENIN", "START (UTC)", "PERIOD", "TRL", "REPORT TYPE", "ONSET")]

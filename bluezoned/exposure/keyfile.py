@@ -15,10 +15,12 @@ import struct
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Final, cast
+from typing import IO, Final, cast, overload
 
+import numpy as np
+import numpy.typing as npt
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -139,6 +141,87 @@ class SignerInfo:
         return f"key id {key_id} version {version}"
 
 
+class PublishedKeys(Sequence[DiagnosisKey]):
+    """An export's validated keys as columns; each :class:`DiagnosisKey` is built when read.
+
+    A national day holds a million keys. The matcher needs only their bytes, first interval
+    and period (``key_data`` (N, 16) uint8, ``rolling_start``, ``rolling_period``), and the
+    whole key of the few it matches: building a million objects up front was most of the
+    parse time. Compares equal to any sequence of the same keys.
+    """
+
+    __slots__ = ("_offsets", "_parts", "key_data", "rolling_period", "rolling_start")
+
+    def __init__(
+        self,
+        parts: tuple[Sequence[pb.TemporaryExposureKey], ...],
+        key_data: npt.NDArray[np.uint8],
+        rolling_start: npt.NDArray[np.int64],
+        rolling_period: npt.NDArray[np.int64],
+    ) -> None:
+        self._parts = parts
+        self._offsets = np.cumsum([0, *(len(part) for part in parts)])
+        self.key_data = key_data
+        self.rolling_start = rolling_start
+        self.rolling_period = rolling_period
+
+    @classmethod
+    def concat(cls, *many: PublishedKeys) -> PublishedKeys:
+        """The keys of several exports (or of keys and revised keys) as one sequence."""
+        return cls(
+            tuple(part for keys in many for part in keys._parts),
+            np.concatenate([keys.key_data for keys in many]).reshape(-1, TEK_LENGTH),
+            np.concatenate([keys.rolling_start for keys in many]).astype(np.int64),
+            np.concatenate([keys.rolling_period for keys in many]).astype(np.int64),
+        )
+
+    def __len__(self) -> int:
+        """Number of keys."""
+        return int(self._offsets[-1])
+
+    @overload
+    def __getitem__(self, index: int) -> DiagnosisKey: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[DiagnosisKey, ...]: ...
+    def __getitem__(self, index: int | slice) -> DiagnosisKey | tuple[DiagnosisKey, ...]:
+        """The key at ``index`` (or the keys of a slice), decoded now."""
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"key {index} of {n}")
+        index %= n
+        part = int(np.searchsorted(self._offsets, index, side="right")) - 1
+        return _decode_key(self._parts[part][index - int(self._offsets[part])])
+
+    def __iter__(self) -> Iterator[DiagnosisKey]:
+        """Every key, decoded in order."""
+        for part in self._parts:
+            for key in part:
+                yield _decode_key(key)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence holding the same keys in the same order."""
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        """The hash of the tuple of its keys."""
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        """Short: a million keys are not printed."""
+        return f"PublishedKeys({len(self)} keys)"
+
+
+def all_keys(export: KeyExport) -> Sequence[DiagnosisKey]:
+    """The export's keys then its revised keys, as one sequence (columns kept when parsed)."""
+    if isinstance(export.keys, PublishedKeys) and isinstance(export.revised_keys, PublishedKeys):
+        return PublishedKeys.concat(export.keys, export.revised_keys)
+    return (*export.keys, *export.revised_keys)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyExport:
     """The content of one export.bin; optional header fields absent from the file are ``None``."""
@@ -148,8 +231,9 @@ class KeyExport:
     batch_size: int | None
     start_timestamp: int | None
     end_timestamp: int | None
-    keys: tuple[DiagnosisKey, ...]
-    revised_keys: tuple[DiagnosisKey, ...]
+    keys: Sequence[DiagnosisKey]
+    revised_keys: Sequence[DiagnosisKey]
+    """A :class:`PublishedKeys` when parsed from a file (any sequence when written)."""
     signature_infos: tuple[SignerInfo, ...]
 
 
@@ -591,46 +675,53 @@ def _check_batch(batch_num: int | None, batch_size: int | None) -> None:
         raise KeyFileRejected(Reason.BAD_BATCH, f"batch {batch_num} of {batch_size}")
 
 
-def _decode_keys(
-    messages: Iterable[pb.TemporaryExposureKey], field: str
-) -> tuple[DiagnosisKey, ...]:
-    """Validated DiagnosisKeys; the proto2 defaults give 144 for an absent rolling_period."""
-    keys = []
-    for index, key in enumerate(messages):
-        key_data = key.key_data
-        if len(key_data) != TEK_LENGTH:
+def _decode_keys(messages: Sequence[pb.TemporaryExposureKey], field: str) -> PublishedKeys:
+    """Validated keys; the proto2 defaults give 144 for an absent rolling_period."""
+    n = len(messages)
+    data = [key.key_data for key in messages]
+    lengths = np.fromiter(map(len, data), dtype=np.int64, count=n)
+    periods = np.fromiter((key.rolling_period for key in messages), dtype=np.int64, count=n)
+    starts = np.fromiter(
+        (key.rolling_start_interval_number for key in messages), dtype=np.int64, count=n
+    )
+    bad = np.flatnonzero(
+        (lengths != TEK_LENGTH) | (periods < 1) | (periods > TEK_ROLLING_PERIOD) | (starts < 0)
+    )
+    if bad.size:
+        index = int(bad[0])
+        if lengths[index] != TEK_LENGTH:
             raise KeyFileRejected(
-                Reason.BAD_KEY_LENGTH, f"{field}[{index}] has {len(key_data)} bytes"
+                Reason.BAD_KEY_LENGTH, f"{field}[{index}] has {lengths[index]} bytes"
             )
-        period = key.rolling_period
-        if not 1 <= period <= TEK_ROLLING_PERIOD:
+        if not 1 <= periods[index] <= TEK_ROLLING_PERIOD:
             raise KeyFileRejected(
-                Reason.BAD_ROLLING_PERIOD, f"{field}[{index}] has rolling_period {period}"
+                Reason.BAD_ROLLING_PERIOD, f"{field}[{index}] has rolling_period {periods[index]}"
             )
-        start = key.rolling_start_interval_number
-        if start < 0:
-            raise KeyFileRejected(
-                Reason.BAD_ROLLING_START, f"{field}[{index}] has rolling_start {start}"
-            )
-        keys.append(
-            DiagnosisKey(
-                key_data=bytes(key_data),
-                rolling_start=start,
-                rolling_period=period,
-                transmission_risk_level=(
-                    key.transmission_risk_level if key.HasField("transmission_risk_level") else None
-                ),
-                # proto2 enums are closed: an unknown value lands in unknown fields and
-                # reads as absent, which the consumer resolves by configuration (§5.3).
-                report_type=_REPORT_TYPES[key.report_type] if key.HasField("report_type") else None,
-                days_since_onset=(
-                    key.days_since_onset_of_symptoms
-                    if key.HasField("days_since_onset_of_symptoms")
-                    else None
-                ),
-            )
+        raise KeyFileRejected(
+            Reason.BAD_ROLLING_START, f"{field}[{index}] has rolling_start {starts[index]}"
         )
-    return tuple(keys)
+    key_data = np.frombuffer(b"".join(data), dtype=np.uint8).reshape(n, TEK_LENGTH)
+    return PublishedKeys((messages,), key_data, starts, periods)
+
+
+def _decode_key(key: pb.TemporaryExposureKey) -> DiagnosisKey:
+    """One already validated key with its optional fields."""
+    return DiagnosisKey(
+        key_data=bytes(key.key_data),
+        rolling_start=key.rolling_start_interval_number,
+        rolling_period=key.rolling_period,
+        transmission_risk_level=(
+            key.transmission_risk_level if key.HasField("transmission_risk_level") else None
+        ),
+        # proto2 enums are closed: an unknown value lands in unknown fields and
+        # reads as absent, which the consumer resolves by configuration (§5.3).
+        report_type=_REPORT_TYPES[key.report_type] if key.HasField("report_type") else None,
+        days_since_onset=(
+            key.days_since_onset_of_symptoms
+            if key.HasField("days_since_onset_of_symptoms")
+            else None
+        ),
+    )
 
 
 def _encode_keys(keys: Sequence[DiagnosisKey], field: str) -> list[pb.TemporaryExposureKey]:

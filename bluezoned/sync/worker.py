@@ -28,7 +28,7 @@ from typing import Final, Literal
 
 from bluezoned.config import Config, Schedule, Source
 from bluezoned.errors import FetchError, KeyFileRejected, ResponseTooLarge
-from bluezoned.exposure.keyfile import read_export_archive
+from bluezoned.exposure.keyfile import all_keys, read_export_archive
 from bluezoned.models import DiagnosisKey
 from bluezoned.store import ExposureRecord, ProcessedFile, Store, SyncState
 from bluezoned.sync.client import HttpClient
@@ -376,7 +376,7 @@ async def _fetch_one(
         return FileOutcome(
             remote.name, remote.url, "refused", size=len(data), reason=reason, seconds=seconds
         ), None
-    keys = (*verified.export.keys, *verified.export.revised_keys)
+    keys = all_keys(verified.export)
     started = time.perf_counter()
     record = ProcessedFile(
         sha256=digest,
