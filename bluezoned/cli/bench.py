@@ -40,12 +40,15 @@ def measure_match(
     threads spread over the cores without pickling) and processes otherwise.
     """
     from bluezoned.exposure.benchdata import planted_day
-    from bluezoned.exposure.bulk import BACKEND_NUMBA, choose_backend
+    from bluezoned.exposure.bulk import BACKEND_NUMBA, available_backends, choose_backend
     from bluezoned.exposure.matcher import MatchConfig, match, match_parallel
 
     day = planted_day(n_keys, n_planted=planted, seed=seed, background=background)
     config = MatchConfig(backend=backend)
-    chosen = choose_backend(n_keys, backend)  # compiles numba here, before the clock and the fork
+    # Compile numba (when installed) before the clock and the fork: the steady state of a
+    # daemon, which compiles once; a one-shot process compiles only for a national-size batch.
+    available_backends()
+    chosen = choose_backend(n_keys, backend)
     if pool_kind == POOL_AUTO:
         pool_kind = POOL_THREAD if chosen == BACKEND_NUMBA else POOL_PROCESS
     if workers > 1:

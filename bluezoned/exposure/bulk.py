@@ -5,7 +5,8 @@ Pure: no I/O, no clock. Three exact backends compute the same bytes as ``keys.de
 * ``numba`` - one compiled loop per chunk of keys calling libcrypto's SHA-256 and AES-ECB
   directly, testing each RPI's 8-byte prefix against the caller's table as it is made, so
   the 144 RPIs of a key never leave L1 cache; about 4x faster again than ``openssl``. Used
-  when numba is installed, for at least ``NUMBA_MIN_KEYS`` keys (compiling takes seconds).
+  when numba is installed: from ``NUMBA_COLD_MIN_KEYS`` keys in a process that has not
+  compiled it yet (compiling takes seconds), from ``NUMBA_MIN_KEYS`` once it has.
 * ``openssl`` - HKDF by ``hashlib`` with the constant HMAC pads pre-absorbed, and AES-128-ECB
   through one reused libcrypto ``EVP_CIPHER_CTX`` (ctypes) that is only re-keyed per key.
   This removes the ~6 us per-key cipher-object setup of ``cryptography`` and runs about
@@ -42,7 +43,13 @@ BACKEND_OPENSSL: Final = "openssl"
 BACKEND_CRYPTOGRAPHY: Final = "cryptography"
 BACKENDS: Final = (BACKEND_NUMBA, BACKEND_OPENSSL, BACKEND_CRYPTOGRAPHY)
 NUMBA_MIN_KEYS: Final = 5_000
-"""Automatic backend choice uses numba only from this many keys: below, its compile time dominates."""
+"""Once the kernel is compiled in this process, the automatic choice uses numba from this many
+keys: below, the per-call set-up dominates."""
+NUMBA_COLD_MIN_KEYS: Final = 500_000
+"""Before it is compiled, numba is chosen only from this many keys. Compiling takes 4-6 s here,
+and libcrypto alone matches about 130,000 keys/s in one process against numba's 1.1 million
+on two threads (bench/bench_match.py), so compiling pays for itself from about 550,000 keys.
+A one-shot ``bluezoned sync`` of a 50,000-key day should not spend 4 s compiling."""
 
 _LIBCRYPTO_NAMES: Final = ("libcrypto.so.3", "libcrypto.so", "libcrypto.3.dylib", "libcrypto.dylib")
 _SHA256_BLOCK: Final = 64
@@ -104,7 +111,8 @@ def choose_backend(n_keys: int, requested: str | None = None) -> str:
         if requested not in BACKENDS:
             raise InvalidInput(f"unknown derivation backend {requested!r}")
         return requested
-    if n_keys >= NUMBA_MIN_KEYS and _numba_kernel() is not None:
+    threshold = NUMBA_MIN_KEYS if numba_compiled() else NUMBA_COLD_MIN_KEYS
+    if n_keys >= threshold and _numba_kernel() is not None:
         return BACKEND_NUMBA
     return BACKEND_OPENSSL if _libcrypto() is not None else BACKEND_CRYPTOGRAPHY
 
@@ -363,6 +371,11 @@ def _openssl_fill(
 
 _numba_lock = threading.Lock()
 _numba_state: list[tuple[Any, U8Array, U8Array] | None] = []
+
+
+def numba_compiled() -> bool:
+    """Whether this process has already compiled the numba kernel (cheap: never compiles)."""
+    return bool(_numba_state) and _numba_state[0] is not None
 
 
 def _numba_kernel() -> tuple[Any, U8Array, U8Array] | None:

@@ -228,3 +228,27 @@ def test_small_inputs_stay_in_one_process(
     with Refusing() as pool:
         assert_same(match_parallel(keys, sightings, executor=pool, tasks=4), match(keys, sightings))
     assert_same(match_parallel(keys, sightings, executor=None, tasks=4), match(keys, sightings))
+
+
+def test_a_fresh_process_compiles_numba_only_for_a_national_size_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[int] = []
+
+    def stand_in() -> tuple[object, None, None]:
+        built.append(1)
+        return (object(), None, None)
+
+    monkeypatch.setattr(bulk, "_numba_state", [])
+    monkeypatch.setattr(bulk, "_build_numba_kernel", stand_in)
+    assert not bulk.numba_compiled()
+    assert bulk.choose_backend(50_000) != bulk.BACKEND_NUMBA
+    assert built == []  # deciding did not compile
+    assert bulk.choose_backend(bulk.NUMBA_COLD_MIN_KEYS) == bulk.BACKEND_NUMBA
+    assert built == [1]
+    assert bulk.numba_compiled()
+    # compiled: numba from NUMBA_MIN_KEYS on
+    assert bulk.choose_backend(bulk.NUMBA_MIN_KEYS) == bulk.BACKEND_NUMBA
+    assert bulk.choose_backend(bulk.NUMBA_MIN_KEYS - 1) != bulk.BACKEND_NUMBA
+    monkeypatch.setattr(bulk, "_numba_state", [None])  # numba missing: never chosen
+    assert bulk.choose_backend(10**7) != bulk.BACKEND_NUMBA
