@@ -2,25 +2,50 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Final
 
 import click
 
 from bluezoned import __version__
 from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, default_state_dir, parse_now
-from bluezoned.cli.analyze import analyze
-from bluezoned.cli.authority import authority
-from bluezoned.cli.bench import bench
-from bluezoned.cli.demo import demo
-from bluezoned.cli.keyfile import keyfile
-from bluezoned.cli.keys import keys
-from bluezoned.cli.sightings import sightings
-from bluezoned.cli.sim import sim
-from bluezoned.cli.status import status
-from bluezoned.cli.sync import sync
+
+COMMANDS: Final = {
+    "analyze": "bluezoned.cli.analyze:analyze",
+    "authority": "bluezoned.cli.authority:authority",
+    "bench": "bluezoned.cli.bench:bench",
+    "demo": "bluezoned.cli.demo:demo",
+    "keyfile": "bluezoned.cli.keyfile:keyfile",
+    "keys": "bluezoned.cli.keys:keys",
+    "sightings": "bluezoned.cli.sightings:sightings",
+    "sim": "bluezoned.cli.sim:sim",
+    "status": "bluezoned.cli.status:status",
+    "sync": "bluezoned.cli.sync:sync",
+}
+"""Command name -> "module:attribute". A command's module is imported only when it runs (or
+when help lists it): ``bluezoned status`` need not load the authority's HTTP server."""
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported from :data:`COMMANDS` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, without importing any."""
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, importing its module now."""
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{COMMANDS[cmd_name]} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="bluezoned")
 @click.option(
     "--state-dir",
@@ -41,18 +66,6 @@ def cli(ctx: click.Context, state_dir: Path | None, now_text: str | None) -> Non
     """bluezoned: proximity detection compatible with Exposure Notifications."""
     now = parse_now(now_text) if now_text is not None else None
     ctx.obj = CliState(state_dir=state_dir or default_state_dir(), now=now)
-
-
-cli.add_command(analyze)
-cli.add_command(authority)
-cli.add_command(bench)
-cli.add_command(demo)
-cli.add_command(keys)
-cli.add_command(keyfile)
-cli.add_command(sightings)
-cli.add_command(sim)
-cli.add_command(status)
-cli.add_command(sync)
 
 
 def main() -> None:
