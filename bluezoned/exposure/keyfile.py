@@ -639,7 +639,7 @@ def _parse_body(export_bin: bytes) -> KeyExport:
     """Decode the protobuf after the header and validate batch fields and keys."""
     message = pb.TemporaryExposureKeyExport()
     try:
-        message.ParseFromString(export_bin[len(EXPORT_HEADER) :])
+        message.ParseFromString(memoryview(export_bin)[len(EXPORT_HEADER) :])  # no 2nd copy
         region = _text(message, "region")
         infos = tuple(_signer_info(info) for info in message.signature_infos)
         batch_num = message.batch_num if message.HasField("batch_num") else None
@@ -678,12 +678,16 @@ def _check_batch(batch_num: int | None, batch_size: int | None) -> None:
 def _decode_keys(messages: Sequence[pb.TemporaryExposureKey], field: str) -> PublishedKeys:
     """Validated keys; the proto2 defaults give 144 for an absent rolling_period."""
     n = len(messages)
-    data = [key.key_data for key in messages]
-    lengths = np.fromiter(map(len, data), dtype=np.int64, count=n)
+    # One joined buffer, not a million bytes objects; lengths are checked only when it is off.
+    joined = b"".join(key.key_data for key in messages)
     periods = np.fromiter((key.rolling_period for key in messages), dtype=np.int64, count=n)
     starts = np.fromiter(
         (key.rolling_start_interval_number for key in messages), dtype=np.int64, count=n
     )
+    if len(joined) == n * TEK_LENGTH:
+        lengths = np.full(n, TEK_LENGTH)
+    else:
+        lengths = np.fromiter((len(key.key_data) for key in messages), dtype=np.int64, count=n)
     bad = np.flatnonzero(
         (lengths != TEK_LENGTH) | (periods < 1) | (periods > TEK_ROLLING_PERIOD) | (starts < 0)
     )
@@ -700,7 +704,7 @@ def _decode_keys(messages: Sequence[pb.TemporaryExposureKey], field: str) -> Pub
         raise KeyFileRejected(
             Reason.BAD_ROLLING_START, f"{field}[{index}] has rolling_start {starts[index]}"
         )
-    key_data = np.frombuffer(b"".join(data), dtype=np.uint8).reshape(n, TEK_LENGTH)
+    key_data = np.frombuffer(joined, dtype=np.uint8).reshape(n, TEK_LENGTH)
     return PublishedKeys((messages,), key_data, starts, periods)
 
 
