@@ -678,16 +678,12 @@ def _check_batch(batch_num: int | None, batch_size: int | None) -> None:
 def _decode_keys(messages: Sequence[pb.TemporaryExposureKey], field: str) -> PublishedKeys:
     """Validated keys; the proto2 defaults give 144 for an absent rolling_period."""
     n = len(messages)
-    # One joined buffer, not a million bytes objects; lengths are checked only when it is off.
-    joined = b"".join(key.key_data for key in messages)
+    # Every length is checked: a 15- and a 17-byte key would join to the right total.
+    lengths = np.fromiter((len(key.key_data) for key in messages), dtype=np.int64, count=n)
     periods = np.fromiter((key.rolling_period for key in messages), dtype=np.int64, count=n)
     starts = np.fromiter(
         (key.rolling_start_interval_number for key in messages), dtype=np.int64, count=n
     )
-    if len(joined) == n * TEK_LENGTH:
-        lengths = np.full(n, TEK_LENGTH)
-    else:
-        lengths = np.fromiter((len(key.key_data) for key in messages), dtype=np.int64, count=n)
     bad = np.flatnonzero(
         (lengths != TEK_LENGTH) | (periods < 1) | (periods > TEK_ROLLING_PERIOD) | (starts < 0)
     )
@@ -704,6 +700,8 @@ def _decode_keys(messages: Sequence[pb.TemporaryExposureKey], field: str) -> Pub
         raise KeyFileRejected(
             Reason.BAD_ROLLING_START, f"{field}[{index}] has rolling_start {starts[index]}"
         )
+    # One joined buffer, not a million bytes objects kept alive.
+    joined = b"".join(key.key_data for key in messages)
     key_data = np.frombuffer(joined, dtype=np.uint8).reshape(n, TEK_LENGTH)
     return PublishedKeys((messages,), key_data, starts, periods)
 

@@ -893,6 +893,16 @@ def test_bad_key_length(length: int) -> None:
     refused(lambda: read_export_archive(archive, [trust(SIGNER)]), R.BAD_KEY_LENGTH, "keys[1]")
 
 
+def test_key_lengths_that_add_up_are_still_refused() -> None:
+    """A 15- and a 17-byte key join to 32 bytes: each key's own length is what counts."""
+    keys = [
+        pb.TemporaryExposureKey(key_data=bytes(15), rolling_start_interval_number=1),
+        pb.TemporaryExposureKey(key_data=bytes(17), rolling_start_interval_number=1),
+    ]
+    archive = signed(body(keys))
+    refused(lambda: read_export_archive(archive, [trust(SIGNER)]), R.BAD_KEY_LENGTH, "keys[0]")
+
+
 def test_bad_key_length_in_revised_keys() -> None:
     message = body()
     message.revised_keys.add(key_data=bytes(15), rolling_start_interval_number=1)
