@@ -92,6 +92,8 @@ _ZIP_ERRORS: Final = (
 _PROTOBUF_ERRORS: Final = (pb_message.Error, ValueError, RuntimeError, OverflowError, TypeError)
 
 _REPORT_TYPES: Final = tuple(ReportType)
+DECODE_BLOCK_KEYS: Final = 1 << 16
+"""Keys decoded per block: 65,536 keys' transient objects are a few MB."""
 """ReportType by value; proto2's closed enum guarantees every parsed value is in range."""
 
 _HASH_FOR_ALGORITHM: Final[dict[str, type[hashes.HashAlgorithm]]] = {
@@ -676,14 +678,29 @@ def _check_batch(batch_num: int | None, batch_size: int | None) -> None:
 
 
 def _decode_keys(messages: Sequence[pb.TemporaryExposureKey], field: str) -> PublishedKeys:
-    """Validated keys; the proto2 defaults give 144 for an absent rolling_period."""
+    """Validated keys; the proto2 defaults give 144 for an absent rolling_period.
+
+    Read in blocks of DECODE_BLOCK_KEYS so that the per-key Python objects of a million-key
+    file never exist all at once.
+    """
     n = len(messages)
-    # Every length is checked: a 15- and a 17-byte key would join to the right total.
-    lengths = np.fromiter((len(key.key_data) for key in messages), dtype=np.int64, count=n)
-    periods = np.fromiter((key.rolling_period for key in messages), dtype=np.int64, count=n)
-    starts = np.fromiter(
-        (key.rolling_start_interval_number for key in messages), dtype=np.int64, count=n
-    )
+    lengths = np.empty(n, dtype=np.int64)
+    periods = np.empty(n, dtype=np.int64)
+    starts = np.empty(n, dtype=np.int64)
+    data = bytearray()
+    for lo in range(0, n, DECODE_BLOCK_KEYS):
+        block = messages[lo : lo + DECODE_BLOCK_KEYS]
+        key_bytes = [key.key_data for key in block]
+        hi = lo + len(block)
+        # Every length is checked: a 15- and a 17-byte key would join to the right total.
+        lengths[lo:hi] = np.fromiter(map(len, key_bytes), dtype=np.int64, count=hi - lo)
+        periods[lo:hi] = np.fromiter(
+            (key.rolling_period for key in block), dtype=np.int64, count=hi - lo
+        )
+        starts[lo:hi] = np.fromiter(
+            (key.rolling_start_interval_number for key in block), dtype=np.int64, count=hi - lo
+        )
+        data += b"".join(key_bytes)
     bad = np.flatnonzero(
         (lengths != TEK_LENGTH) | (periods < 1) | (periods > TEK_ROLLING_PERIOD) | (starts < 0)
     )
@@ -700,9 +717,7 @@ def _decode_keys(messages: Sequence[pb.TemporaryExposureKey], field: str) -> Pub
         raise KeyFileRejected(
             Reason.BAD_ROLLING_START, f"{field}[{index}] has rolling_start {starts[index]}"
         )
-    # One joined buffer, not a million bytes objects kept alive.
-    joined = b"".join(key.key_data for key in messages)
-    key_data = np.frombuffer(joined, dtype=np.uint8).reshape(n, TEK_LENGTH)
+    key_data = np.frombuffer(data, dtype=np.uint8).reshape(n, TEK_LENGTH)
     return PublishedKeys((messages,), key_data, starts, periods)
 
 
