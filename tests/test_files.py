@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bluezoned.errors import InvalidInput
-from bluezoned.files import read_bounded
+from bluezoned.files import FileTooLarge, read_bounded
 
 
 class _Endless(io.RawIOBase):
@@ -62,3 +62,13 @@ def test_endless_stdin_costs_no_more_than_the_bound(monkeypatch: pytest.MonkeyPa
 def test_stdin_within_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"id,t,rssi\n")))
     assert read_bounded("-", 100, what="a test file") == b"id,t,rssi\n"
+
+
+def test_a_regular_file_over_the_bound_is_refused_from_its_size(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as handle:  # sparse: no disk space used
+        handle.truncate(1 << 30)
+    with pytest.raises(FileTooLarge) as caught:
+        read_bounded(huge, 10, what="a test file")
+    assert f"({1 << 30} bytes)" in str(caught.value)  # the size came from fstat, unread
+    assert isinstance(caught.value, InvalidInput)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ from bluezoned.exposure.keyfile import (
     read_export_archive_unverified,
     verify_export,
 )
-from bluezoned.files import read_bounded
+from bluezoned.files import FileTooLarge, read_bounded
 from bluezoned.models import DiagnosisKey
 
 """A P-256 public key PEM is under 200 bytes; anything far larger is the wrong file."""
@@ -141,19 +140,12 @@ def _load_pubkey(value: str) -> TrustedKey:
 def _read_file(path: Path, bound: int) -> bytes:
     """The file's bytes; TOO_LARGE, without reading it, when its size exceeds ``bound``."""
     try:
-        with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > bound:
-                raise KeyFileRejected(
-                    KeyFileRejectReason.TOO_LARGE, f"{path} is {size} bytes, the bound is {bound}"
-                )
-            # A pipe or device reports size 0, hence the bounded read as well.
-            data = handle.read(bound + 1)
-    except OSError as exc:
-        raise click.FileError(str(path), exc.strerror) from exc
-    if len(data) > bound:
-        raise KeyFileRejected(KeyFileRejectReason.TOO_LARGE, f"{path} exceeds {bound} bytes")
-    return data
+        return read_bounded(path, bound, what="this key file")
+    except FileTooLarge as exc:
+        raise KeyFileRejected(KeyFileRejectReason.TOO_LARGE, str(exc)) from exc
+    except InvalidInput as exc:
+        reason = getattr(exc.__cause__, "strerror", None) or str(exc)
+        raise click.FileError(str(path), reason) from exc
 
 
 def _iso(seconds: int | None) -> str | None:

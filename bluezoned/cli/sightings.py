@@ -10,6 +10,7 @@ import click
 from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, pass_state, translate_errors
 from bluezoned.const import RETENTION_DAYS
 from bluezoned.errors import InvalidInput
+from bluezoned.files import FileTooLarge, read_bounded
 from bluezoned.store import DB_FILENAME, MAX_CAPTURE_BYTES, Store, parse_capture_bytes
 
 
@@ -57,16 +58,9 @@ def import_capture(state: CliState, file: Path, as_json: bool) -> None:
 
 def _read_capture(file: Path, source: str) -> bytes:
     """The file's bytes, refused before reading it all when it exceeds the capture bound."""
-    too_large = InvalidInput(
-        f"{source}: larger than the {MAX_CAPTURE_BYTES} bytes a capture may have; split it"
-    )
     try:
-        if file.stat().st_size > MAX_CAPTURE_BYTES:
-            raise too_large
-        with file.open("rb") as handle:
-            data = handle.read(MAX_CAPTURE_BYTES + 1)
-    except OSError as exc:
-        raise InvalidInput(f"{source}: cannot read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_CAPTURE_BYTES:  # it grew after stat()
-        raise too_large
-    return data
+        return read_bounded(file, MAX_CAPTURE_BYTES, what="a capture")
+    except FileTooLarge as exc:
+        raise InvalidInput(
+            f"{source}: larger than the {MAX_CAPTURE_BYTES} bytes a capture may have; split it"
+        ) from exc
