@@ -189,9 +189,9 @@ def _match(
     first = np.cumsum([0, *counts])
     columns = [_key_columns(file_keys) for _, file_keys in loaded]
     published = KeyArrays(
-        key_data=np.concatenate([c.key_data for c in columns]),
-        rolling_start=np.concatenate([c.rolling_start for c in columns]),
-        rolling_period=np.concatenate([c.rolling_period for c in columns]),
+        key_data=np.concatenate([c[0] for c in columns]),
+        rolling_start=np.concatenate([c[1] for c in columns]),
+        rolling_period=np.concatenate([c[2] for c in columns]),
         published_at=np.repeat(np.array([f.processed_at for f, _ in loaded]), counts),
     )
     sightings = SightingArrays.from_buckets(buckets)
@@ -215,12 +215,14 @@ def _match(
     return found
 
 
-def _key_columns(keys: Sequence[DiagnosisKey]) -> KeyArrays:
-    """A file's keys as matcher columns: read off a parsed file, built from model keys else."""
+def _key_columns(
+    keys: Sequence[DiagnosisKey],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """A file's key bytes, first intervals and periods: read off a parsed file, else built."""
     if isinstance(keys, PublishedKeys):
-        n = len(keys)
-        return KeyArrays(keys.key_data, keys.rolling_start, keys.rolling_period, np.full(n, np.nan))
-    return KeyArrays.from_keys(keys)
+        return keys.key_data, keys.rolling_start, keys.rolling_period
+    built = KeyArrays.from_keys(keys)
+    return built.key_data, built.rolling_start, built.rolling_period
 
 
 def _run_match(keys: KeyArrays, sightings: SightingArrays, config: MatchConfig) -> MatchResult:

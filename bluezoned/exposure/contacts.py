@@ -132,8 +132,7 @@ class UnitClassifier:
 
     def probability(self, features: FloatArray) -> FloatArray:
         """P(close) per row of ``features``."""
-        eta = self.intercept + features @ np.asarray(self.coef, dtype=np.float64)
-        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(eta, -40.0, 40.0))), dtype=np.float64)
+        return _logistic(self.intercept + features @ np.asarray(self.coef, dtype=np.float64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,9 +522,7 @@ def _summarise(
     decided, _, _ = _expected_minutes(units, p_decide)
     if config.score_map is not None:
         intercept, slope = config.score_map
-        score = 1.0 / (
-            1.0 + math.exp(-min(max(intercept + slope * (decided - threshold), -40), 40))
-        )
+        score = float(_logistic(np.asarray(intercept + slope * (decided - threshold))))
     else:
         # P(minutes ≥ T), shifted so that 0.5 sits at the tuned decision threshold.
         decided_sd = _minutes_sd(units, p_decide)
@@ -629,6 +626,11 @@ def running_median(t: FloatArray, x: FloatArray, width_s: float) -> FloatArray:
 _ERF_P: Final = 0.3275911
 _ERF_A: Final = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 """Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, enough for probabilities; numpy has no erf."""
+
+
+def _logistic(eta: FloatArray) -> FloatArray:
+    """``1 / (1 + e^-eta)``, clipped where it would overflow."""
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(eta, -40.0, 40.0))), dtype=np.float64)
 
 
 def _norm_cdf(z: FloatArray) -> FloatArray:

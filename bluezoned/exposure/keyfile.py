@@ -163,6 +163,8 @@ class PublishedKeys(Sequence[DiagnosisKey]):
     ) -> None:
         self._parts = parts
         self._offsets = np.cumsum([0, *(len(part) for part in parts)])
+        for column in (key_data, rolling_start, rolling_period):
+            column.flags.writeable = False  # the columns must keep agreeing with the messages
         self.key_data = key_data
         self.rolling_start = rolling_start
         self.rolling_period = rolling_period

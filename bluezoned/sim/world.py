@@ -411,7 +411,7 @@ class World:
     async def start(self) -> None:
         """Start advancing time on the running loop."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run())
+            self._task = asyncio.create_task(self.run_until())
 
     async def stop(self) -> None:
         """Stop advancing time."""
@@ -448,9 +448,6 @@ class World:
             now = loop.time()
             self.advance(min((now - last) * self.speed, max_step_s, until - self._t))
             last = now
-
-    async def _run(self) -> None:
-        await self.run_until()
 
     def _send_person(self, person: Person, receivers: Iterable[str]) -> int:
         t = person.next_adv

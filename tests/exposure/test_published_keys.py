@@ -52,6 +52,8 @@ def test_columns_and_decoded_keys_agree_with_what_was_written() -> None:
     assert bytes(keys.key_data[1]) == KEYS[1].key_data
     assert keys.rolling_start.tolist() == [k.rolling_start for k in KEYS]
     assert keys.rolling_period.tolist() == [144, 100, 144]
+    with pytest.raises(ValueError, match="read-only"):
+        keys.rolling_start[0] = 0  # the columns cannot drift from the decoded keys
 
 
 def test_indexing_slices_and_errors() -> None:

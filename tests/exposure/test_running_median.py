@@ -1,4 +1,5 @@
-"""contacts.running_median: the vectorised window median equals the per-window definition."""
+"""contacts.running_median: the vectorised window median equals the per-window definition
+(the one-np.median-per-window baseline that bench/bench_analyze.py times it against)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bluezoned.exposure.contacts as contacts
+from bench.bench_analyze import per_window_median
 from bluezoned.exposure.contacts import running_median
-
-
-def _reference(t: np.ndarray, x: np.ndarray, width_s: float) -> np.ndarray:
-    lo = np.searchsorted(t, t - width_s / 2.0, side="left")
-    hi = np.searchsorted(t, t + width_s / 2.0, side="right")
-    return np.array([np.median(x[a:b]) for a, b in zip(lo, hi, strict=True)])
 
 
 @settings(max_examples=200, deadline=None)
@@ -26,7 +22,7 @@ def _reference(t: np.ndarray, x: np.ndarray, width_s: float) -> np.ndarray:
 def test_equals_the_median_of_each_window(gaps: list[float], seed: int, width: float) -> None:
     t = 1_700_000_000.0 + np.cumsum(gaps)
     x = np.random.default_rng(seed).normal(60.0, 8.0, t.size).round(1)  # ties included
-    np.testing.assert_allclose(running_median(t, x, width), _reference(t, x, width))
+    np.testing.assert_allclose(running_median(t, x, width), per_window_median(t, x, width))
 
 
 def test_small_chunks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,7 +31,7 @@ def test_small_chunks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> N
     whole = running_median(t, x, 1800.0)
     monkeypatch.setattr(contacts, "RUNNING_MEDIAN_CHUNK", 7)  # a few rows per step
     np.testing.assert_array_equal(running_median(t, x, 1800.0), whole)
-    np.testing.assert_allclose(whole, _reference(t, x, 1800.0))
+    np.testing.assert_allclose(whole, per_window_median(t, x, 1800.0))
 
 
 def test_short_inputs_and_zero_width_are_returned_unchanged() -> None:
