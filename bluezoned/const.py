@@ -46,6 +46,8 @@ BLUEZONE_ID_LENGTH: Final = 12
 RSSI_MIN: Final = -127
 RSSI_MAX: Final = 126
 """RSSI clamp of the EN scanner (§4.4); anything outside is not a measurement."""
+MAX_UNIX_SECONDS: Final = 253_402_300_799.0
+"""9999-12-31T23:59:59Z, the last second a calendar date can name: later times are not times."""
 
 # --- Key files (protocol.md §5) ---------------------------------------------------------
 EXPORT_HEADER: Final = b"EK Export v1    "

@@ -71,7 +71,8 @@ class StrictCsv:
         else:
             fields = [f.strip() for f in text.split(",")]
             if len(fields) != self._width:
-                self.bad(number, f"expected {self._width} fields, got {len(fields)}")
+                quoted = " (fields cannot be quoted)" if '"' in text else ""
+                self.bad(number, f"expected {self._width} fields, got {len(fields)}{quoted}")
                 return
             problems = self.row(number, {name: fields[i] for name, i in self.columns.items()})
             if problems:

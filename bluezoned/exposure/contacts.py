@@ -42,6 +42,7 @@ import numpy.typing as npt
 from bluezoned.const import (
     EXPOSURE_WINDOW_SECONDS,
     FLEET_TX_REFERENCE_DB,
+    MAX_UNIX_SECONDS,
     RSSI_MAX,
     RSSI_MIN,
     SECONDS_PER_DAY,
@@ -377,6 +378,8 @@ def analyze_contact(
         raise InvalidInput("t, rssi and tx_power must have the same length")
     if not np.isfinite(t).all() or not np.isfinite(rssi).all():
         raise InvalidInput("times and RSSI must be finite")
+    if float(np.abs(t).max()) > MAX_UNIX_SECONDS:
+        raise InvalidInput("times must be unix seconds no later than the year 9999")
     order = np.argsort(t, kind="stable")
     t = t[order]
     rssi = np.asarray(rssi, dtype=np.float64)[order]

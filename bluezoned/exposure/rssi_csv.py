@@ -6,7 +6,7 @@ order (case and surrounding spaces ignored; a byte-order mark is allowed). Blank
 ignored. Fields:
 
 * ``id``: a non-empty label of at most ``MAX_ID_CHARS`` characters grouping one transmitter;
-* ``t``: unix seconds, a finite number >= 0;
+* ``t``: unix seconds, a number within ``0..MAX_UNIX_SECONDS`` (year 9999);
 * ``rssi``: a number in dBm within ``[RSSI_MIN, RSSI_MAX]``;
 * ``tx_power``: a number in dBm within the GAEN sanity window, or empty for "unknown".
 
@@ -24,7 +24,13 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from bluezoned.const import RSSI_MAX, RSSI_MIN, TX_POWER_MAX_ACCEPTED, TX_POWER_MIN_ACCEPTED
+from bluezoned.const import (
+    MAX_UNIX_SECONDS,
+    RSSI_MAX,
+    RSSI_MIN,
+    TX_POWER_MAX_ACCEPTED,
+    TX_POWER_MIN_ACCEPTED,
+)
 from bluezoned.csvlines import NUMBER, StrictCsv
 
 REQUIRED_COLUMNS: Final = ("id", "t", "rssi")
@@ -87,7 +93,7 @@ class _Parser(StrictCsv):
             problems.append("id is empty")
         elif len(ident) > MAX_ID_CHARS:
             problems.append(f"id longer than {MAX_ID_CHARS} characters")
-        t = _number("t", fields["t"], 0.0, math.inf, "unix seconds", problems)
+        t = _number("t", fields["t"], 0.0, MAX_UNIX_SECONDS, "unix seconds", problems)
         rssi = _number("rssi", fields["rssi"], RSSI_MIN, RSSI_MAX, "dBm", problems)
         tx = math.nan
         if fields.get("tx_power"):

@@ -82,12 +82,14 @@ def test_human_output(tmp_path: Path) -> None:
 
 def test_bad_rows_name_each_line_and_print_nothing(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
-    path.write_text("id,t,rssi\na,1,-60\na,x,-60\nb,2,5000\n")
-    result = CliRunner().invoke(analyze, [str(path), "--json"])
-    assert result.exit_code == 4
-    assert result.stdout == ""
-    assert f"{path}:3: t 'x' is not a number" in result.stderr
-    assert f"{path}:4: rssi 5000" in result.stderr
+    path.write_text("id,t,rssi\na,1,-60\na,x,-60\nb,2,5000\nc,1e15,-60\n")
+    for output in (["--json"], []):
+        result = CliRunner().invoke(analyze, [str(path), *output])
+        assert result.exit_code == 4
+        assert result.stdout == ""
+        assert f"{path}:3: t 'x' is not a number" in result.stderr
+        assert f"{path}:4: rssi 5000" in result.stderr
+        assert f"{path}:5: t 1e15 is not within" in result.stderr
 
 
 def test_missing_file_and_bad_option(tmp_path: Path) -> None:

@@ -129,6 +129,8 @@ def test_bad_input_is_refused() -> None:
         analyze_contact(np.array([1.0, 2.0]), np.array([-60.0]))
     with pytest.raises(InvalidInput):
         analyze_contact(np.array([1.0, np.nan]), np.array([-60.0, -60.0]))
+    with pytest.raises(InvalidInput, match="year 9999"):
+        analyze_contact(np.array([1.0, 1e15]), np.array([-60.0, -60.0]))
 
 
 def test_relay_flag_on_implausible_jump() -> None:

@@ -34,11 +34,13 @@ def test_every_bad_line_is_named() -> None:
         "a,4,-60,99",
         "a,5,-60",
         "a,-1,nan,",
+        "a,1e15,-60,",
+        '"a,b",1,-60,',
     ]
     with pytest.raises(BadRecords) as err:
         parse_rssi_csv(lines, source="f.csv")
     problems = dict(err.value.problems)
-    assert sorted(problems) == [3, 4, 5, 6, 7, 8]
+    assert sorted(problems) == [3, 4, 5, 6, 7, 8, 9, 10]
     assert "t 'xx' is not a number" in problems[3]
     assert "id is empty" in problems[4]
     assert "rssi -200" in problems[5]
@@ -46,7 +48,9 @@ def test_every_bad_line_is_named() -> None:
     assert "expected 4 fields, got 3" in problems[7]
     assert "t -1" in problems[8]
     assert "rssi 'nan'" in problems[8]
-    assert err.value.total_bad == 6
+    assert "t 1e15 is not within 0..2.53402e+11 unix seconds" in problems[9]
+    assert "expected 4 fields, got 5 (fields cannot be quoted)" in problems[10]
+    assert err.value.total_bad == 8
     assert err.value.source == "f.csv"
 
 
