@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _print_tracks(results)
     print()
+    _print_versus(results)
+    print()
     _print_symmetric(results)
     print()
     _print_score_calibration(results)
@@ -198,6 +200,26 @@ def _print_tracks(results: list[TrackResult]) -> None:
                 f"{dd.p_fa:>5.2f} {dd.precision:>5.2f} {dd.recall:>5.2f} {dd.f1:>5.2f} {m.duration_mae:>5.1f} "
                 f"{m.duration_bias:>+5.1f}{flag}"
             )
+
+
+def _print_versus(results: list[TrackResult]) -> None:
+    print(
+        "Engine minus baseline on the same pairs, paired bootstrap 95% CI (negative: the engine "
+        "is better; an interval excluding 0 is beyond the noise of these pairs)"
+    )
+    for r in results:
+        mae = r.engine.duration_mae_ci
+        parts = [
+            f"{r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  engine MAE "
+            f"{r.engine.duration_mae:.1f} [{mae[0]:.1f}, {mae[1]:.1f}]"
+        ]
+        for name, diff in r.versus.items():
+            nd, md = diff["ndcf"], diff["mae"]
+            parts.append(
+                f"vs {name}: nDCF {nd.difference:+.3f} [{nd.ci[0]:+.2f}, {nd.ci[1]:+.2f}], "
+                f"MAE {md.difference:+.1f} [{md.ci[0]:+.1f}, {md.ci[1]:+.1f}]"
+            )
+        print("  " + "  ".join(parts))
 
 
 def _print_symmetric(results: list[TrackResult]) -> None:

@@ -28,13 +28,14 @@ import numpy as np
 
 from bench.accuracy.data import FloatArray, rssi_dir
 from bench.accuracy.learned import OffsetMode, PairUnits, PathLossFit, fit_pathloss, prepare
-from bench.accuracy.metrics import decision, ndcf
+from bench.accuracy.metrics import ndcf
 from bench.accuracy.tracks import (
     CWA_INFECTIOUSNESS,
     CWA_REPORT_TYPE,
     DISTANCES,
     MINUTES,
     MethodResult,
+    method_result,
 )
 from bluezoned.const import FLEET_TX_REFERENCE_DB
 from bluezoned.exposure.contacts import (
@@ -355,11 +356,9 @@ def evaluate_long(
         methods: dict[str, MethodResult] = {}
         per_model: dict[str, dict[str, float]] = {}
         for name in (ENGINE, "naive", "CWA v2", *[k for k in modes if k != ENGINE]):
-            p, e = pred[name][scored], est[name][scored]
-            err = e - truth[scored]
             note = "weighted minutes" if name == "CWA v2" else ""
-            methods[name] = MethodResult(
-                decision(p, y[scored]), float(np.abs(err).mean()), float(err.mean()), note
+            methods[name] = method_result(
+                pred[name][scored], est[name][scored], y[scored], truth[scored], note
             )
             per_model[name] = {
                 m: ndcf(pred[name][rx == m], y[rx == m]) for m in models if scored[rx == m].any()

@@ -24,29 +24,82 @@ class Decision:
     recall: float
     f1: float
     ndcf_ci: tuple[float, float]
+    p_miss_ci: tuple[float, float] = (0.0, 0.0)
+    p_fa_ci: tuple[float, float] = (0.0, 0.0)
+
+
+BOOTSTRAP_RESAMPLES = 300
+
+
+def bootstrap_indices(n: int, *, seed: int = 0, n_boot: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """``n_boot`` resamples (rows) of ``n`` items with replacement; the same seed, the same rows,
+    so that two methods scored on one item set are compared on identical resamples (paired)."""
+    return np.random.default_rng(seed).integers(0, max(n, 1), size=(n_boot, n))
+
+
+def _interval(values: list[float] | np.ndarray) -> tuple[float, float]:
+    lo, hi = np.quantile(np.asarray(values, dtype=np.float64), [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def mean_ci(values: FloatArray, *, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95 % interval of the mean of ``values`` over items (e.g. absolute duration errors)."""
+    if values.size == 0:
+        return (0.0, 0.0)
+    return _interval(values[bootstrap_indices(values.size, seed=seed)].mean(axis=1))
+
+
+@dataclass(frozen=True, slots=True)
+class PairedDifference:
+    """Method A minus method B on the same items, with the paired bootstrap 95 % interval: an
+    interval that excludes 0 says A and B differ beyond the resampling noise of these items."""
+
+    difference: float
+    ci: tuple[float, float]
+
+
+def paired_ndcf_difference(
+    pred_a: BoolArray, pred_b: BoolArray, truth: BoolArray, *, seed: int = 0
+) -> PairedDifference:
+    """nDCF(A) − nDCF(B), each resample scoring both methods on the same items."""
+    diffs = [
+        ndcf(pred_a[i], truth[i]) - ndcf(pred_b[i], truth[i])
+        for i in bootstrap_indices(truth.size, seed=seed)
+    ]
+    return PairedDifference(ndcf(pred_a, truth) - ndcf(pred_b, truth), _interval(diffs))
+
+
+def paired_mean_difference(a: FloatArray, b: FloatArray, *, seed: int = 0) -> PairedDifference:
+    """mean(A) − mean(B) of per-item values (e.g. absolute errors), paired bootstrap."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    return PairedDifference(float(diff.mean()), mean_ci(diff, seed=seed))
 
 
 def ndcf(pred: BoolArray, truth: BoolArray) -> float:
     """P_miss + P_fa; a class with no member contributes 0."""
-    pos, neg = truth, ~truth
-    p_miss = float((~pred[pos]).mean()) if pos.any() else 0.0
-    p_fa = float(pred[neg].mean()) if neg.any() else 0.0
+    p_miss, p_fa = _rates(pred, truth)
     return p_miss + p_fa
 
 
-def decision(pred: BoolArray, truth: BoolArray, *, seed: int = 0, n_boot: int = 300) -> Decision:
-    """All decision metrics of ``pred`` against ``truth``, bootstrap over items (pairs)."""
-    pos, neg = truth, ~truth
-    p_miss = float((~pred[pos]).mean()) if pos.any() else 0.0
-    p_fa = float(pred[neg].mean()) if neg.any() else 0.0
+def decision(
+    pred: BoolArray, truth: BoolArray, *, seed: int = 0, n_boot: int = BOOTSTRAP_RESAMPLES
+) -> Decision:
+    """All decision metrics of ``pred`` against ``truth``; 95 % intervals of nDCF, P_miss and
+    P_fa by bootstrap over items (pairs)."""
+    p_miss, p_fa = _rates(pred, truth)
     tp = float((pred & truth).sum())
     precision = tp / float(pred.sum()) if pred.any() else 0.0
     recall = 1.0 - p_miss
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, pred.size, size=(n_boot, pred.size)) if pred.size else None
-    boots = [ndcf(pred[i], truth[i]) for i in idx] if idx is not None else [0.0]
-    lo, hi = np.quantile(boots, [0.025, 0.975])
+    if pred.size:
+        rates = np.array(
+            [
+                _rates(pred[i], truth[i])
+                for i in bootstrap_indices(pred.size, seed=seed, n_boot=n_boot)
+            ]
+        )
+    else:
+        rates = np.zeros((1, 2))
     return Decision(
         int(pred.size),
         float(truth.mean()) if truth.size else 0.0,
@@ -56,7 +109,18 @@ def decision(pred: BoolArray, truth: BoolArray, *, seed: int = 0, n_boot: int = 
         precision,
         recall,
         f1,
-        (float(lo), float(hi)),
+        _interval(rates.sum(axis=1)),
+        _interval(rates[:, 0]),
+        _interval(rates[:, 1]),
+    )
+
+
+def _rates(pred: BoolArray, truth: BoolArray) -> tuple[float, float]:
+    """(P_miss, P_fa); a class with no member contributes 0."""
+    pos, neg = truth, ~truth
+    return (
+        float((~pred[pos]).mean()) if pos.any() else 0.0,
+        float(pred[neg].mean()) if neg.any() else 0.0,
     )
 
 

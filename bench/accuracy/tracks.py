@@ -25,7 +25,18 @@ from bench.accuracy.learned import (
     fit_pathloss,
     prepare,
 )
-from bench.accuracy.metrics import Decision, ReliabilityBin, auc, brier, decision, reliability
+from bench.accuracy.metrics import (
+    Decision,
+    PairedDifference,
+    ReliabilityBin,
+    auc,
+    brier,
+    decision,
+    mean_ci,
+    paired_mean_difference,
+    paired_ndcf_difference,
+    reliability,
+)
 from bluezoned.exposure.contacts import (
     EngineConfig,
     analyze_contact,
@@ -179,6 +190,8 @@ class MethodResult:
     duration_mae: float
     duration_bias: float
     note: str = ""
+    duration_mae_ci: tuple[float, float] = (0.0, 0.0)
+    """Bootstrap 95 % interval of the duration MAE over pairs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +234,9 @@ class TrackResult:
     """Optimistic nDCF bounds (``learned.bounds``): in-sample tuning, tracking oracle."""
     score: ScoreCalibration | None = None
     """How well the engine's held-out ``score`` works as a probability (exposure.md §7.1)."""
+    versus: dict[str, dict[str, PairedDifference]] = field(default_factory=dict)
+    """Baseline → {"ndcf", "mae"}: the engine minus that baseline on the same pairs, with the
+    paired bootstrap interval (does the engine beat it beyond the noise of these pairs?)."""
 
 
 ENGINE_VARIANT: Final = "pathloss+offsets+sigma (inner CV residual)"
@@ -363,18 +379,22 @@ def evaluate(
         track,
         distance,
         minutes,
-        _method(pred[ENGINE_VARIANT], est[ENGINE_VARIANT], y, truth_min),
-        _method(nai_pred, nai_est, y, truth_min),
-        _method(cwa_pred, cwa_est, y, truth_min, "weighted minutes"),
+        method_result(pred[ENGINE_VARIANT], est[ENGINE_VARIANT], y, truth_min),
+        method_result(nai_pred, nai_est, y, truth_min),
+        method_result(cwa_pred, cwa_est, y, truth_min, "weighted minutes"),
         oracle,
         symmetric,
-        {k: _method(pred[k], est[k], y, truth_min) for k in names},
+        {k: method_result(pred[k], est[k], y, truth_min) for k in names},
         chosen,
         inner,
         bounds(units, scen.tolist(), truth_min, distance, minutes, base_cfg),
         ScoreCalibration(
             brier(score, y), brier(climatology, y), reliability(score, y), auc(score, y)
         ),
+        {
+            name: _versus(pred[ENGINE_VARIANT], est[ENGINE_VARIANT], p, e, y, truth_min)
+            for name, p, e in (("naive", nai_pred, nai_est), ("CWA v2", cwa_pred, cwa_est))
+        },
     )
 
 
@@ -476,8 +496,30 @@ def _ndcf(pred: np.ndarray, y: np.ndarray) -> float:
     return ndcf(pred, y)
 
 
-def _method(
+def method_result(
     pred: np.ndarray, est: FloatArray, y: np.ndarray, truth: FloatArray, note: str = ""
 ) -> MethodResult:
+    """Decision metrics of ``pred`` against ``y`` and the error of ``est`` against ``truth``."""
     err = est - truth
-    return MethodResult(decision(pred, y), float(np.abs(err).mean()), float(err.mean()), note)
+    return MethodResult(
+        decision(pred, y),
+        float(np.abs(err).mean()),
+        float(err.mean()),
+        note,
+        mean_ci(np.abs(err)),
+    )
+
+
+def _versus(
+    pred: np.ndarray,
+    est: FloatArray,
+    base_pred: np.ndarray,
+    base_est: FloatArray,
+    y: np.ndarray,
+    truth: FloatArray,
+) -> dict[str, PairedDifference]:
+    """The engine minus a baseline on the same pairs: nDCF and duration MAE, paired bootstrap."""
+    return {
+        "ndcf": paired_ndcf_difference(pred, base_pred, y),
+        "mae": paired_mean_difference(np.abs(est - truth), np.abs(base_est - truth)),
+    }

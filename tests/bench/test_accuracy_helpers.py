@@ -16,7 +16,10 @@ from bench.accuracy.metrics import (
     brier,
     decision,
     fit_platt,
+    mean_ci,
     ndcf,
+    paired_mean_difference,
+    paired_ndcf_difference,
     reliability,
 )
 from bench.accuracy.simulator import SimParams, simulate_episode, simulate_set
@@ -33,6 +36,31 @@ def test_ndcf_is_miss_plus_false_alarm() -> None:
     d = decision(np.array([True, False, True, False]), truth)
     assert (d.p_miss, d.p_fa, d.precision, d.recall) == (0.5, 0.5, 0.5, 0.5)
     assert d.ndcf_ci[0] <= d.ndcf <= d.ndcf_ci[1]
+    assert d.p_miss_ci[0] <= d.p_miss <= d.p_miss_ci[1]
+    assert d.p_fa_ci[0] <= d.p_fa <= d.p_fa_ci[1]
+
+
+def test_paired_bootstrap_separates_a_real_difference_from_noise() -> None:
+    rng = np.random.default_rng(3)
+    truth = rng.random(400) < 0.3
+    good = np.where(rng.random(400) < 0.9, truth, ~truth)  # 10 % of decisions flipped
+    bad = np.where(rng.random(400) < 0.6, truth, ~truth)  # 40 % flipped
+    better = paired_ndcf_difference(good, bad, truth)
+    assert better.difference == pytest.approx(ndcf(good, truth) - ndcf(bad, truth))
+    assert better.ci[1] < 0  # clearly better: the interval excludes 0
+    same = paired_ndcf_difference(good, good.copy(), truth)
+    assert same.difference == 0.0
+    assert same.ci == (0.0, 0.0)
+    # two equally good, independent methods: the interval straddles 0
+    other = np.where(rng.random(400) < 0.9, truth, ~truth)
+    tie = paired_ndcf_difference(good, other, truth)
+    assert tie.ci[0] < 0 < tie.ci[1]
+    errors_a, errors_b = rng.random(200) + 1.0, rng.random(200)
+    mae = paired_mean_difference(errors_a, errors_b)
+    assert mae.difference == pytest.approx(float((errors_a - errors_b).mean()))
+    assert 0 < mae.ci[0] < mae.ci[1]
+    lo, hi = mean_ci(errors_b)
+    assert lo < float(errors_b.mean()) < hi
 
 
 def test_auc_and_threshold() -> None:

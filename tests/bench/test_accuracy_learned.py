@@ -220,6 +220,13 @@ def test_evaluate_reports_engine_baselines_variants_and_bounds() -> None:
     assert sum(b.n for b in r.score.bins) == len(pairs)
     assert 0.0 <= r.score.brier <= 1.0
     assert r.score.skill > 0  # the fitted probability beats the training prevalence
+    vs_cwa = r.versus["CWA v2"]["ndcf"]
+    assert vs_cwa.difference == pytest.approx(r.engine.decision.ndcf - r.cwa.decision.ndcf)
+    assert vs_cwa.ci[0] <= vs_cwa.difference <= vs_cwa.ci[1]
+    vs_naive = r.versus["naive"]["mae"]
+    assert vs_naive.difference == pytest.approx(r.engine.duration_mae - r.naive.duration_mae)
+    lo, hi = r.engine.duration_mae_ci
+    assert lo <= r.engine.duration_mae <= hi
     full = evaluate("exp05", pairs, 2.0, 15.0, variants=True)
     assert NDCF_VARIANT in full.variants
     assert LOGISTIC_VARIANT in full.variants
