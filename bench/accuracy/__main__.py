@@ -204,8 +204,9 @@ def _print_tracks(results: list[TrackResult]) -> None:
 
 def _print_versus(results: list[TrackResult]) -> None:
     print(
-        "Engine minus baseline on the same pairs, paired bootstrap 95% CI (negative: the engine "
-        "is better; an interval excluding 0 is beyond the noise of these pairs)"
+        "Engine minus baseline on the same pairs, paired bootstrap 95% CI over contacts (both "
+        "directions drawn together); negative: the engine is better; an interval excluding 0 "
+        "is beyond the noise of these data"
     )
     for r in results:
         mae = r.engine.duration_mae_ci
@@ -216,7 +217,7 @@ def _print_versus(results: list[TrackResult]) -> None:
         for name, diff in r.versus.items():
             nd, md = diff["ndcf"], diff["mae"]
             parts.append(
-                f"vs {name}: nDCF {nd.difference:+.3f} [{nd.ci[0]:+.2f}, {nd.ci[1]:+.2f}], "
+                f"vs {name}: nDCF {nd.difference:+.3f} [{nd.ci[0]:+.3f}, {nd.ci[1]:+.3f}], "
                 f"MAE {md.difference:+.1f} [{md.ci[0]:+.1f}, {md.ci[1]:+.1f}]"
             )
         print("  " + "  ".join(parts))

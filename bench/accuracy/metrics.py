@@ -49,6 +49,23 @@ def mean_ci(values: FloatArray, *, seed: int = 0) -> tuple[float, float]:
     return _interval(values[bootstrap_indices(values.size, seed=seed)].mean(axis=1))
 
 
+def cluster_bootstrap_indices(
+    groups: npt.NDArray[np.int64], *, seed: int = 0, n_boot: int = BOOTSTRAP_RESAMPLES
+) -> list[npt.NDArray[np.int64]]:
+    """``n_boot`` resamples of whole groups with replacement (every item of a drawn group, once
+    per draw): the bootstrap for items that are not independent, such as the two directions of
+    one contact."""
+    labels, inverse = np.unique(groups, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(labels.size + 1))
+    members = [order[starts[g] : starts[g + 1]] for g in range(labels.size)]
+    rng = np.random.default_rng(seed)
+    return [
+        np.concatenate([members[g] for g in rng.integers(0, labels.size, size=labels.size)])
+        for _ in range(n_boot)
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class PairedDifference:
     """Method A minus method B on the same items, with the paired bootstrap 95 % interval: an
@@ -59,20 +76,43 @@ class PairedDifference:
 
 
 def paired_ndcf_difference(
-    pred_a: BoolArray, pred_b: BoolArray, truth: BoolArray, *, seed: int = 0
+    pred_a: BoolArray,
+    pred_b: BoolArray,
+    truth: BoolArray,
+    *,
+    groups: npt.NDArray[np.int64] | None = None,
+    seed: int = 0,
 ) -> PairedDifference:
-    """nDCF(A) − nDCF(B), each resample scoring both methods on the same items."""
+    """nDCF(A) − nDCF(B), each resample scoring both methods on the same items; with ``groups``
+    whole groups are resampled (:func:`cluster_bootstrap_indices`)."""
     diffs = [
         ndcf(pred_a[i], truth[i]) - ndcf(pred_b[i], truth[i])
-        for i in bootstrap_indices(truth.size, seed=seed)
+        for i in _resamples(truth.size, groups, seed)
     ]
     return PairedDifference(ndcf(pred_a, truth) - ndcf(pred_b, truth), _interval(diffs))
 
 
-def paired_mean_difference(a: FloatArray, b: FloatArray, *, seed: int = 0) -> PairedDifference:
+def paired_mean_difference(
+    a: FloatArray,
+    b: FloatArray,
+    *,
+    groups: npt.NDArray[np.int64] | None = None,
+    seed: int = 0,
+) -> PairedDifference:
     """mean(A) − mean(B) of per-item values (e.g. absolute errors), paired bootstrap."""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    return PairedDifference(float(diff.mean()), mean_ci(diff, seed=seed))
+    if diff.size == 0:
+        return PairedDifference(0.0, (0.0, 0.0))
+    means = [float(diff[i].mean()) for i in _resamples(diff.size, groups, seed)]
+    return PairedDifference(float(diff.mean()), _interval(means))
+
+
+def _resamples(
+    n: int, groups: npt.NDArray[np.int64] | None, seed: int
+) -> list[npt.NDArray[np.int64]] | np.ndarray:
+    if groups is None:
+        return bootstrap_indices(n, seed=seed)
+    return cluster_bootstrap_indices(groups, seed=seed)
 
 
 def ndcf(pred: BoolArray, truth: BoolArray) -> float:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from bench.accuracy.data import (
     DP3T_SCENARIOS,
@@ -236,7 +237,7 @@ class TrackResult:
     """How well the engine's held-out ``score`` works as a probability (exposure.md §7.1)."""
     versus: dict[str, dict[str, PairedDifference]] = field(default_factory=dict)
     """Baseline → {"ndcf", "mae"}: the engine minus that baseline on the same pairs, with the
-    paired bootstrap interval (does the engine beat it beyond the noise of these pairs?)."""
+    paired bootstrap interval over contacts (does the engine beat it beyond the noise?)."""
 
 
 ENGINE_VARIANT: Final = "pathloss+offsets+sigma (inner CV residual)"
@@ -365,6 +366,9 @@ def evaluate(
     for i, p in enumerate(pairs):
         groups.setdefault((p.scenario, *p.link), []).append(i)
     members = list(groups.values())
+    contact = np.zeros(n, dtype=np.int64)
+    for g, idx in enumerate(members):
+        contact[idx] = g
     y_sym = np.array([truth_min[g].max() >= minutes for g in members])
     symmetric = {
         name: _ndcf(np.array([bool(pr[g].any()) for g in members]), y_sym)
@@ -392,7 +396,7 @@ def evaluate(
             brier(score, y), brier(climatology, y), reliability(score, y), auc(score, y)
         ),
         {
-            name: _versus(pred[ENGINE_VARIANT], est[ENGINE_VARIANT], p, e, y, truth_min)
+            name: _versus(pred[ENGINE_VARIANT], est[ENGINE_VARIANT], p, e, y, truth_min, contact)
             for name, p, e in (("naive", nai_pred, nai_est), ("CWA v2", cwa_pred, cwa_est))
         },
     )
@@ -517,9 +521,13 @@ def _versus(
     base_est: FloatArray,
     y: np.ndarray,
     truth: FloatArray,
+    contact: npt.NDArray[np.int64],
 ) -> dict[str, PairedDifference]:
-    """The engine minus a baseline on the same pairs: nDCF and duration MAE, paired bootstrap."""
+    """The engine minus a baseline on the same pairs: nDCF and duration MAE, paired bootstrap
+    over contacts (both directions of one contact are drawn together: they are not independent)."""
     return {
-        "ndcf": paired_ndcf_difference(pred, base_pred, y),
-        "mae": paired_mean_difference(np.abs(est - truth), np.abs(base_est - truth)),
+        "ndcf": paired_ndcf_difference(pred, base_pred, y, groups=contact),
+        "mae": paired_mean_difference(
+            np.abs(est - truth), np.abs(base_est - truth), groups=contact
+        ),
     }

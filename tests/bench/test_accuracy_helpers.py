@@ -14,6 +14,7 @@ from bench.accuracy.metrics import (
     auc,
     best_threshold,
     brier,
+    cluster_bootstrap_indices,
     decision,
     fit_platt,
     mean_ci,
@@ -61,6 +62,26 @@ def test_paired_bootstrap_separates_a_real_difference_from_noise() -> None:
     assert 0 < mae.ci[0] < mae.ci[1]
     lo, hi = mean_ci(errors_b)
     assert lo < float(errors_b.mean()) < hi
+
+
+def test_cluster_bootstrap_draws_whole_groups() -> None:
+    groups = np.array([0, 0, 1, 1, 2, 2, 7])
+    for sample in cluster_bootstrap_indices(groups, n_boot=50):
+        assert sample.size >= 3
+        drawn = groups[sample]
+        for g in (0, 1, 2):  # a pair is drawn whole: both members equally often
+            assert (sample == 2 * g).sum() == (sample == 2 * g + 1).sum()
+        assert set(drawn.tolist()) <= {0, 1, 2, 7}
+    # every item duplicated (two directions of one contact): resampling the items pretends to
+    # twice the evidence; resampling the contacts gives the honest, wider interval
+    rng = np.random.default_rng(5)
+    base = rng.random(150)
+    values = np.repeat(base, 2)
+    contact = np.repeat(np.arange(150), 2)
+    naive = paired_mean_difference(values, np.zeros(300))
+    honest = paired_mean_difference(values, np.zeros(300), groups=contact)
+    assert naive.difference == honest.difference
+    assert honest.ci[1] - honest.ci[0] > 1.25 * (naive.ci[1] - naive.ci[0])
 
 
 def test_auc_and_threshold() -> None:
