@@ -19,6 +19,7 @@ from typing import Final, Literal
 from bluezoned.config import AlertsConfig
 from bluezoned.const import NOTIFY_TIMEOUT_SECONDS
 from bluezoned.store import ExposureRecord, Store
+from bluezoned.verdict import verdict
 
 __all__ = ["AlertReport", "Notifier", "alert_env", "desktop_notify", "raise_alerts", "run_hook"]
 
@@ -57,9 +58,10 @@ async def raise_alerts(
     fresh = store.exposures(unalerted_only=True)
     if not fresh:
         return None
-    earlier = [e for e in store.exposures() if e.alerted_at is not None]
-    level = _max_level(fresh)
-    previous = _max_level(earlier)
+    everything = store.exposures()
+    # The level is CWA's over every exposure: a new contact can make an earlier day HIGH.
+    level = verdict(everything).risk_level
+    previous = verdict([e for e in everything if e.alerted_at is not None]).risk_level
     event: AlertEvent = (
         "risk_rise"
         if previous is not None and level is not None and level > previous
@@ -170,11 +172,6 @@ async def desktop_notify(summary: str, body: str, limit_seconds: float) -> bool:
         if bus is not None:
             bus.disconnect()
     return reply is not None and reply.message_type == MessageType.METHOD_RETURN
-
-
-def _max_level(exposures: Sequence[ExposureRecord]) -> int | None:
-    levels = [e.risk_level for e in exposures if e.risk_level is not None]
-    return max(levels) if levels else None
 
 
 def _message(

@@ -653,6 +653,12 @@ def _narrate_exposures(
             f"{e.sightings} sightings, {e.duration_seconds / 60:.1f} min observed, "
             f"min attenuation {e.min_attenuation} dB, {risk}"
         )
+        if e.minutes_close is not None and e.distance_m is not None:
+            decision = "a close contact" if e.close_contact else "not a close contact"
+            echo(
+                f"  the engine: about {e.minutes_close:.0f} min within {e.distance_m:g} m, "
+                f"{decision} by its rule of {e.threshold_minutes or 0:g} min"
+            )
     if not exposures:
         echo("no exposure found among Bob's sightings")
     if alert is not None:

@@ -31,7 +31,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -40,7 +40,7 @@ import numpy.typing as npt
 from bluezoned.const import MATCH_PARALLEL_MIN_KEYS, RETENTION_DAYS, SECONDS_PER_DAY
 from bluezoned.errors import InvalidInput, KeyFileRejected
 from bluezoned.exposure.bulk import BACKEND_NUMBA, choose_backend
-from bluezoned.exposure.contacts import EngineConfig, analyze_contact, exposure_windows
+from bluezoned.exposure.contacts import Contact, EngineConfig, analyze_contact, exposure_windows
 from bluezoned.exposure.keyfile import PublishedKeys, all_keys, read_export_archive_unverified
 from bluezoned.exposure.keys import interval_number
 from bluezoned.exposure.matcher import (
@@ -66,7 +66,7 @@ from bluezoned.exposure.risk import (
 from bluezoned.models import DiagnosisKey, SightingBucket
 from bluezoned.store import ExposureRecord, ProcessedFile, Store, StoredDiagnosisKey
 
-__all__ = ["INFECTIOUSNESS_WHEN_ONSET_MISSING", "match_new_keys", "score_contact"]
+__all__ = ["INFECTIOUSNESS_WHEN_ONSET_MISSING", "ContactScore", "match_new_keys", "score_contact"]
 
 _log = logging.getLogger(__name__)
 
@@ -111,6 +111,22 @@ def match_new_keys(
     return [replace(e, id=i) for (e, _), i in zip(found, ids, strict=True)]
 
 
+@dataclass(frozen=True, slots=True)
+class ContactScore:
+    """One matched key's sightings as the engine and the CWA v2 rules see them."""
+
+    contact: Contact
+    """The engine's summary: observed minutes, attenuations, minutes within the configured
+    distance with their interval, the close-contact decision and its score."""
+    risk_level: int | None
+    """CWA v2's level; None for a key whose report type CWA cannot score."""
+    risk_score: float | None
+    """CWA's normalized time summed over the contact's windows."""
+    cwa_days: tuple[tuple[int, float], ...] = ()
+    """(UTC day number, normalized time) of the contact's windows CWA kept, summed per day: the
+    parts :func:`risk_by_day` adds up across contacts."""
+
+
 def score_contact(
     key: DiagnosisKey,
     t: FloatArray,
@@ -120,8 +136,8 @@ def score_contact(
     calibration_confidence: int = 0,
     engine: EngineConfig = DEFAULT_ENGINE,
     params: CwaParameters = CWA_V2,
-) -> tuple[float, float, int | None, float | None]:
-    """(observed seconds, min attenuation, CWA risk level, CWA normalized time) of one key's sightings."""
+) -> ContactScore:
+    """The engine's summary and the CWA v2 risk of one key's sightings."""
     contact = analyze_contact(t, rssi, tx_power, config=engine)
     report_type, infectiousness = key_window_metadata(
         None if key.report_type is None else int(key.report_type),
@@ -131,6 +147,7 @@ def score_contact(
     )
     level: int | None = None
     score: float | None = None
+    days: dict[int, float] = {}
     # GAEN hands no window of a NONE-infectiousness key to the app (protocol.md §7.3).
     windows = (
         ()
@@ -152,7 +169,10 @@ def score_contact(
     else:
         level = result.total_risk_level
         score = float(sum(w.normalized_time for w in result.windows if w is not None))
-    return contact.observed_minutes * 60.0, contact.min_att, level, score
+        for window, risk in zip(windows, result.windows, strict=True):
+            if risk is not None:
+                days[window.day] = days.get(window.day, 0.0) + risk.normalized_time
+    return ContactScore(contact, level, score, tuple(sorted(days.items())))
 
 
 def _keys_of(
@@ -247,7 +267,7 @@ def _exposure(
     params: CwaParameters,
 ) -> ExposureRecord:
     hit = [buckets[int(i)] for i in contact.sighting_index]
-    seconds, min_att, level, score = score_contact(
+    scored = score_contact(
         key,
         np.array([b.first_seen for b in hit], dtype=np.float64),
         np.array([b.rssi_max for b in hit], dtype=np.float64),
@@ -256,15 +276,24 @@ def _exposure(
         engine=engine,
         params=params,
     )
+    interval = scored.contact.minutes_within[engine.distance_m]
     return ExposureRecord(
         key_data=key.key_data,
         rolling_start=key.rolling_start,
         start=min(b.first_seen for b in hit),
         end=max(b.last_seen for b in hit),
-        duration_seconds=seconds,
+        duration_seconds=scored.contact.observed_minutes * 60.0,
         sightings=sum(b.count for b in hit),
         created=now,
-        min_attenuation=round(min_att),
-        risk_level=level,
-        risk_score=score,
+        min_attenuation=round(scored.contact.min_att),
+        risk_level=scored.risk_level,
+        risk_score=scored.risk_score,
+        distance_m=engine.distance_m,
+        threshold_minutes=scored.contact.decision_threshold,
+        minutes_close=scored.contact.minutes_close,
+        minutes_close_low=interval[1],
+        minutes_close_high=interval[2],
+        close_contact=scored.contact.tc4tl,
+        close_score=scored.contact.score,
+        cwa_days=scored.cwa_days if scored.risk_level is not None else None,
     )

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,23 @@ async def test_a_higher_risk_level_is_announced_as_a_rise(
     assert isinstance(env, dict)
     assert env["BLUEZONED_EVENT"] == "risk_rise"
     assert env["BLUEZONED_PREVIOUS_RISK_LEVEL"] == "1"
+
+
+async def test_a_second_low_contact_that_makes_the_day_high_is_a_rise(
+    store: Store, hook: tuple[AlertsConfig, Path]
+) -> None:
+    settings, out = hook
+    day = int(NOW // 86_400)
+    store.add_exposure(replace(exposure(risk=1), cwa_days=((day, 7.0),)))
+    first = await raise_alerts(store, settings, NOW)
+    assert first is not None
+    assert first.risk_level == 1
+    # LOW alone too, but CWA sums the day: 7 + 6 = 13 normalized minutes is HIGH
+    store.add_exposure(replace(exposure(risk=1, offset=60), cwa_days=((day, 6.0),)))
+    report = await raise_alerts(store, settings, NOW + 60)
+    assert report is not None
+    assert (report.event, report.risk_level, report.previous_risk_level) == ("risk_rise", 2, 1)
+    assert calls(out)[-1]["env"]["BLUEZONED_RISK_LEVEL"] == "2"  # type: ignore[index]
 
 
 async def test_a_hung_hook_is_killed_and_a_missing_one_reported(

@@ -18,6 +18,7 @@ from bluezoned.exposure.presets import RISK_HIGH, RISK_LOW
 from bluezoned.matching import match_new_keys
 from bluezoned.models import DiagnosisKey, ReportType, Sighting, Tek
 from bluezoned.store import ProcessedFile, Store
+from bluezoned.verdict import verdict
 
 DAY = 2_833_056  # 2023-11-14 00:00 UTC, a multiple of 144
 NOW = interval_start(DAY + 144) + 3600.0
@@ -99,6 +100,28 @@ def test_close_and_long_is_high_far_and_short_is_low(store: Store) -> None:
     assert (high.min_attenuation, low.min_attenuation) == (58, 98)
     stored = {e.key_data: e.risk_level for e in store.exposures()}
     assert stored == {close.key_data: RISK_HIGH, far.key_data: RISK_LOW}
+    # The engine's own estimate for its rule (2 m / 15 min by default) is stored beside CWA's.
+    for e in (high, low):
+        assert (e.distance_m, e.threshold_minutes) == (2.0, 15.0)
+        assert e.minutes_close is not None
+        assert e.minutes_close_low is not None
+        assert e.minutes_close_high is not None
+        assert e.minutes_close_low <= e.minutes_close <= e.minutes_close_high
+        assert e.minutes_close <= e.duration_seconds / 60 + 1e-9
+        assert e.close_contact is (e.minutes_close >= 15.0)  # no calibration: the plain rule
+    # 58 dB is about 2.5 m under the default model: close to the rule's edge, unlike CWA's
+    # 63-dB bucket, which counts all 30 minutes
+    assert high.minutes_close is not None
+    assert 10.0 < high.minutes_close < 30.0
+    assert low.minutes_close is not None
+    assert low.minutes_close < 1.0
+    assert low.close_contact is False
+    assert high.close_score is not None
+    assert low.close_score is not None
+    assert high.close_score > low.close_score
+    assert {e.key_data: (e.close_contact, e.minutes_close) for e in store.exposures()} == {
+        e.key_data: (e.close_contact, e.minutes_close) for e in (high, low)
+    }
 
 
 def test_key_metadata_feeds_the_risk(store: Store) -> None:
@@ -176,3 +199,19 @@ async def test_a_later_high_contact_raises_a_risk_rise_alert(store: Store) -> No
         RISK_HIGH,
         RISK_LOW,
     )
+
+
+def test_two_low_contacts_of_one_day_are_high_together_as_cwa_sums_them(store: Store) -> None:
+    first, second = Tek(os.urandom(16), DAY), Tek(os.urandom(16), DAY)
+    plant(store, first, DAY + 60, 1)  # 5 min at 68 dB: 5 weighted minutes x 1.4 = 7
+    plant(store, second, DAY + 90, 1)  # the same again, five hours later on the same UTC day
+    pend(store, [DiagnosisKey(first.key_data, DAY), DiagnosisKey(second.key_data, DAY)])
+    found = match_new_keys(store, NOW)
+    assert [e.risk_level for e in found] == [RISK_LOW, RISK_LOW]
+    day = (DAY * 600) // 86_400
+    assert [e.cwa_days for e in found] == [((day, pytest.approx(7.0)),)] * 2
+    combined = verdict(store.exposures())
+    assert combined.risk_level == RISK_HIGH  # 14 normalized minutes in one day
+    assert [(d.day, d.risk_level) for d in combined.days] == [(day, RISK_HIGH)]
+    assert combined.days[0].normalized_time == pytest.approx(14.0)
+    assert verdict(store.exposures()[:1]).risk_level == RISK_LOW

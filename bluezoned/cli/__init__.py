@@ -16,6 +16,7 @@ COMMANDS: Final = {
     "authority": "bluezoned.cli.authority:authority",
     "bench": "bluezoned.cli.bench:bench",
     "demo": "bluezoned.cli.demo:demo",
+    "exposures": "bluezoned.cli.exposures:exposures",
     "keyfile": "bluezoned.cli.keyfile:keyfile",
     "keys": "bluezoned.cli.keys:keys",
     "sightings": "bluezoned.cli.sightings:sightings",

@@ -14,6 +14,7 @@ from typing import Final
 import click
 import platformdirs
 
+from bluezoned.const import RISK_LEVEL_HIGH
 from bluezoned.errors import BadRecords, BluezonedError, KeyFileRejected, StoreError
 
 CONTEXT_SETTINGS: Final = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -74,6 +75,18 @@ def parse_now(value: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.timestamp()
+
+
+def utc_text(t: float) -> str:
+    """``t`` (unix seconds) as ISO-8601 UTC to the second with a Z: 2026-11-30T02:18:56Z."""
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def risk_name(level: int | None) -> str | None:
+    """A stored risk level as "high" or "low"; None stays None (nothing scored)."""
+    if level is None:
+        return None
+    return "high" if level >= RISK_LEVEL_HIGH else "low"
 
 
 def pass_state(func: Callable[..., object]) -> Callable[..., object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
-from bluezoned.cli._common import CONTEXT_SETTINGS, translate_errors
+from bluezoned.cli._common import CONTEXT_SETTINGS, translate_errors, utc_text
 from bluezoned.const import FLEET_TX_REFERENCE_DB
 from bluezoned.exposure.presets import PROXIMITY_CALIBRATIONS, ProximityCalibration
 from bluezoned.files import STDIN, read_bounded
@@ -133,7 +132,7 @@ def analyze(
             sign = ">=" if r["close_contact"] else "<"
             why = f"; decision {r['decision_minutes']:.1f} {sign} {r['decision_threshold']:g} min"
         click.echo(
-            f"{r['id']}: {_iso(r['start'])} .. {_iso(r['end'])}, {r['sightings']} sightings, "
+            f"{r['id']}: {utc_text(r['start'])} .. {utc_text(r['end'])}, {r['sightings']} sightings, "
             f"{r['minutes_close']:.1f} min within {distance:g} m "
             f"(80% {r['minutes_close_low']:.1f}-{r['minutes_close_high']:.1f}), "
             f"attenuation min {r['min_attenuation']:.0f} / typical {r['typical_attenuation']:.0f} dB, "
@@ -189,7 +188,3 @@ def _record(ident: str, c: Contact, distance: float) -> dict[str, Any]:
         "uncalibrated_tx": c.uncalibrated_tx,
         "possible_relay": c.possible_relay,
     }
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

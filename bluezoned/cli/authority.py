@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import stat
@@ -25,7 +24,7 @@ from bluezoned.authority.server import (
     issue_code,
     load_or_create_certificate_key,
 )
-from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, pass_state, translate_errors
+from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, pass_state, translate_errors, utc_text
 from bluezoned.const import MAX_PEM_BYTES
 from bluezoned.errors import InvalidInput
 from bluezoned.exposure import keyfile
@@ -98,7 +97,7 @@ def publish(
     for export in report.files:
         click.echo(
             f"wrote {out_dir / root_name / export.name}: {export.real_keys} keys + {export.padding_keys} padding, "
-            f"window {_iso(export.start_timestamp)} .. {_iso(export.end_timestamp)}"
+            f"window {utc_text(export.start_timestamp)} .. {utc_text(export.end_timestamp)}"
         )
     if not report.files:
         click.echo("no publishable keys in this window: no export written")
@@ -130,10 +129,6 @@ def _load_signer(path: Path, key_id: str, key_version: str) -> keyfile.Signer:
         return keyfile.load_signer(pem, key_id, key_version)
     except InvalidInput as exc:
         raise InvalidInput(f"{path}: {exc}") from exc
-
-
-def _iso(timestamp: int) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @authority.command("issue-code", context_settings=CONTEXT_SETTINGS)

@@ -47,6 +47,7 @@ def demo(state: CliState, workdir: Path | None, seed: int) -> None:
     click.echo("")
     click.echo(f"everything is under {target}; look around:")
     click.echo(f"  bluezoned --state-dir {outcome.bob_store.parent} status")
+    click.echo(f"  bluezoned --state-dir {outcome.bob_store.parent} exposures")
     click.echo(f"  bluezoned --state-dir {outcome.alice_store.parent} keys export")
     click.echo(
         f"  bluezoned keyfile verify {outcome.export_path} "

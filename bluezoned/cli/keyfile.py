@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import re
@@ -12,7 +11,7 @@ from typing import Final
 
 import click
 
-from bluezoned.cli._common import CONTEXT_SETTINGS, translate_errors
+from bluezoned.cli._common import CONTEXT_SETTINGS, translate_errors, utc_text
 from bluezoned.const import (
     EXPORT_HEADER,
     MAX_EXPORT_ARCHIVE_BYTES,
@@ -153,10 +152,9 @@ def _iso(seconds: int | None) -> str | None:
     if seconds is None:
         return None
     try:
-        moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
+        return utc_text(seconds)
     except (OverflowError, OSError, ValueError):
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _stamp(seconds: int | None) -> str:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, pass_state, translate_errors
-from bluezoned.const import RISK_LEVEL_HIGH
+from bluezoned.cli._common import (
+    CONTEXT_SETTINGS,
+    CliState,
+    pass_state,
+    risk_name,
+    translate_errors,
+    utc_text,
+)
 from bluezoned.store import DB_FILENAME, Store, StoreSummary
+from bluezoned.verdict import Verdict, verdict
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -34,8 +40,12 @@ def status(state: CliState, as_json: bool) -> None:
       first_sighting, last_sighting
       diagnosis_keys, processed_files
       exposures, exposures_unalerted
-      exposures_high_risk      exposures the Corona-Warn-App v2 rules rate HIGH
-      risk                     "high", "low" or null (no exposure): the answer to "was I exposed?"
+      exposures_high_risk      exposures the Corona-Warn-App v2 rules rate HIGH on their own
+      days_high_risk           days whose exposures together CWA v2 rates HIGH
+      risk                     "high", "low" or null (no exposure): the answer to "was I exposed?",
+                               CWA v2's, which sums each day's exposures before rating the day
+      close_contacts           exposures the engine decided were close contacts (its own rule;
+                               `bluezoned exposures` lists them)
       last_exposure            end of the latest contact with a diagnosed person
       files_awaiting_match     key files downloaded but not matched yet (the next sync finishes them)
       now                      the time the report is for (--now or the clock)
@@ -43,11 +53,13 @@ def status(state: CliState, as_json: bool) -> None:
     now = state.current_time()
     database = state.state_dir / DB_FILENAME
     summary: StoreSummary | None = None
+    combined: Verdict | None = None
     with translate_errors():
         if database.exists():
             with Store.open(database, read_only=True) as store:
                 summary = store.summary(now)
-    report = _report(state.state_dir, database, summary, now)
+                combined = verdict(store.exposures())
+    report = _report(state.state_dir, database, summary, combined, now)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -55,7 +67,11 @@ def status(state: CliState, as_json: bool) -> None:
 
 
 def _report(
-    state_dir: Path, database: Path, summary: StoreSummary | None, now: float
+    state_dir: Path,
+    database: Path,
+    summary: StoreSummary | None,
+    combined: Verdict | None,
+    now: float,
 ) -> dict[str, Any]:
     """The flat JSON object; every key is present whether or not the store exists."""
     s = summary
@@ -79,7 +95,9 @@ def _report(
         "exposures": s.exposures if s else 0,
         "exposures_unalerted": s.exposures_unalerted if s else 0,
         "exposures_high_risk": s.exposures_high_risk if s else 0,
-        "risk": _risk_name(s.highest_risk_level) if s else None,
+        "days_high_risk": combined.days_high if combined else 0,
+        "risk": risk_name(combined.risk_level) if combined else None,
+        "close_contacts": combined.close_contacts if combined else 0,
         "last_exposure": s.last_exposure_end if s else None,
         "files_awaiting_match": s.files_awaiting_match if s else 0,
         "now": now,
@@ -95,39 +113,33 @@ def _human(r: dict[str, Any]) -> str:
         database = f"{r['database']} (no store yet)"
     sightings = f"{r['sightings']} in {r['sighting_buckets']} buckets, {r['distinct_rpis']} RPIs"
     if r["first_sighting"] is not None:
-        sightings += f", {_utc(r['first_sighting'])} .. {_utc(r['last_sighting'])}"
+        sightings += f", {utc_text(r['first_sighting'])} .. {utc_text(r['last_sighting'])}"
     if r["exposures"]:
-        verdict = f"EXPOSED: {r['exposures']} contact(s) with a diagnosed person"
+        answer = f"EXPOSED: {r['exposures']} contact(s) with a diagnosed person"
         if r["risk"]:
-            verdict += f", {r['risk'].upper()} risk"
-        verdict += f"; the latest ended {_utc(r['last_exposure'])}"
+            answer += f", {r['risk'].upper()} risk"
+        answer += f"; the latest ended {utc_text(r['last_exposure'])}"
     else:
-        verdict = "no exposure found"
+        answer = "no exposure found"
     files = f"{r['processed_files']} key files"
     if r["files_awaiting_match"]:
         files += f" ({r['files_awaiting_match']} awaiting matching)"
     lines = [
-        ("exposure", verdict),
+        ("exposure", answer),
         ("state dir", r["state_dir"]),
         ("database", database),
         ("own keys", f"{r['own_keys']} ({r['own_keys_reported']} reported)"),
         ("sightings", sightings),
         ("downloaded", f"{files}; {r['diagnosis_keys']} matched keys kept"),
-        ("exposures", f"{r['exposures']} ({r['exposures_unalerted']} not yet alerted)"),
-        ("now", _utc(r["now"])),
+        (
+            "exposures",
+            f"{r['exposures']} ({r['exposures_unalerted']} not yet alerted, "
+            f"{r['close_contacts']} close by the engine's rule); `bluezoned exposures` lists them",
+        ),
+        ("now", utc_text(r["now"])),
     ]
     width = max(len(label) for label, _ in lines)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in lines)
-
-
-def _risk_name(level: int | None) -> str | None:
-    if level is None:
-        return None
-    return "high" if level >= RISK_LEVEL_HIGH else "low"
-
-
-def _utc(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _size(n: int) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import random
 import signal
@@ -23,6 +22,7 @@ from bluezoned.cli._common import (
     fail,
     pass_state,
     translate_errors,
+    utc_text,
 )
 from bluezoned.config import CONFIG_FILENAME, Config, load_config
 from bluezoned.store import DB_FILENAME, Store
@@ -159,8 +159,8 @@ def _follow(config: Config, store: Store) -> None:
     from bluezoned.matching import match_new_keys
 
     def report(result: SourceResult) -> None:
-        when = "unscheduled" if result.next_due is None else _utc(result.next_due)
-        click.echo(f"{_utc(time.time())} {_summary(result)}; next run {when}")
+        when = "unscheduled" if result.next_due is None else utc_text(result.next_due)
+        click.echo(f"{utc_text(time.time())} {_summary(result)}; next run {when}")
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -185,10 +185,6 @@ def _follow(config: Config, store: Store) -> None:
         asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
         click.echo("stopped")
-
-
-def _utc(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _stdout_is_tty() -> bool:

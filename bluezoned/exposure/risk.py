@@ -152,6 +152,35 @@ class CwaResult:
         return sum(d.distinct_encounters_high for d in self.days)
 
 
+@dataclass(frozen=True, slots=True)
+class DayTotal:
+    """One day's normalized time summed over contacts, and the level CWA's day mapping gives it."""
+
+    day: int
+    normalized_time: float
+    risk_level: int | None
+    """None when the sum is below every day level (CWA v2: under 5 minutes)."""
+
+
+def cwa_day_totals(
+    per_day: Iterable[tuple[int, float]], params: CwaParameters = CWA_V2
+) -> tuple[DayTotal, ...]:
+    """CWA's per-day aggregate of (day, normalized time) parts, oldest day first.
+
+    CWA sums the normalized time of every window of a day, whoever it came from, before mapping
+    the sum to a level: two contacts of 5 minutes on one day are HIGH together (CWA v2: 9 and
+    up) though each alone is LOW. Contacts scored apart (one key at a time) are combined here.
+    """
+    sums: dict[int, float] = {}
+    for day, normalized in per_day:
+        sums[day] = sums.get(day, 0.0) + normalized
+    out = []
+    for day in sorted(sums):
+        normalized = round(sums[day], NORMALIZED_TIME_DECIMALS)
+        out.append(DayTotal(day, normalized, _level(params.day_levels, normalized)))
+    return tuple(out)
+
+
 def cwa_transmission_risk_level(window: ExposureWindow, params: CwaParameters = CWA_V2) -> int:
     """Decode the TRL CWA hides in report type and infectiousness; InvalidInput for other report types."""
     enc = params.trl_encoding
@@ -201,12 +230,11 @@ def cwa_risk(windows: Sequence[ExposureWindow], params: CwaParameters = CWA_V2) 
     results = tuple(cwa_window_risk(w, params) for w in windows)
     kept = [(w, r) for w, r in zip(windows, results, strict=True) if r is not None]
     days: list[DayRisk] = []
-    for day in sorted({w.day for w, _ in kept}):
-        at_day = [(w, r) for w, r in kept if w.day == day]
-        normalized = round(sum(r.normalized_time for _, r in at_day), NORMALIZED_TIME_DECIMALS)
-        level = _level(params.day_levels, normalized)
+    for day_total in cwa_day_totals(((w.day, r.normalized_time) for w, r in kept), params):
+        day, normalized, level = day_total.day, day_total.normalized_time, day_total.risk_level
         if level is None:
             continue
+        at_day = [(w, r) for w, r in kept if w.day == day]
         low = {
             (r.transmission_risk_level, w.calibration_confidence)
             for w, r in at_day

@@ -183,5 +183,24 @@ def _resumable_matching(db: Database) -> None:
     )
 
 
+@_migration("0005_exposure_estimate")
+def _exposure_estimate(db: Database) -> None:
+    _run(
+        db,
+        # The engine's close-contact estimate for the rule (distance_m, threshold_minutes) it
+        # was made for; NULL for exposures stored before this migration.
+        "ALTER TABLE exposures ADD COLUMN distance_m REAL CHECK (distance_m > 0)",
+        "ALTER TABLE exposures ADD COLUMN threshold_minutes REAL CHECK (threshold_minutes >= 0)",
+        "ALTER TABLE exposures ADD COLUMN minutes_close REAL CHECK (minutes_close >= 0)",
+        "ALTER TABLE exposures ADD COLUMN minutes_close_low REAL",
+        "ALTER TABLE exposures ADD COLUMN minutes_close_high REAL",
+        "ALTER TABLE exposures ADD COLUMN close_contact INTEGER CHECK (close_contact IN (0, 1))",
+        "ALTER TABLE exposures ADD COLUMN close_score REAL CHECK (close_score BETWEEN 0 AND 1)",
+        # [[utc_day, normalized_time], ...]: the contact's share of CWA's per-day sums, so that
+        # contacts matched apart add up per day as CWA adds up windows.
+        "ALTER TABLE exposures ADD COLUMN cwa_days TEXT CHECK (cwa_days IS NULL OR json_valid(cwa_days))",
+    )
+
+
 MIGRATION_NAMES: Final = tuple(_names)
 """Every known migration, in the order they apply."""

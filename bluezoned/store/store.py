@@ -18,6 +18,7 @@ national day's million rows would cost about ten seconds.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -164,6 +165,39 @@ class ExposureRecord:
     risk_score: float | None = None
     alerted_at: float | None = None
     id: int | None = None
+    distance_m: float | None = None
+    """The close-contact rule the engine's estimate below was made for: within ``distance_m``
+    for at least ``threshold_minutes``. None (with the estimate) for older exposures."""
+    threshold_minutes: float | None = None
+    minutes_close: float | None = None
+    """The engine's expected minutes within ``distance_m``, with its 80 % interval."""
+    minutes_close_low: float | None = None
+    minutes_close_high: float | None = None
+    close_contact: bool | None = None
+    """The engine's decision for the rule."""
+    close_score: float | None = None
+    """The engine's probability of a close contact (calibrated only with a calibration)."""
+    cwa_days: tuple[tuple[int, float], ...] | None = None
+    """(UTC day number, CWA normalized time) of the contact's windows, per day; None when CWA
+    could not score the key or the exposure predates migration 0005."""
+
+
+_SELECT_EXPOSURES: Final = (
+    "SELECT id, key_data, rolling_start, start_time AS start, end_time AS end,"
+    " duration_seconds, sightings, created, min_attenuation, risk_level, risk_score,"
+    " alerted_at, distance_m, threshold_minutes, minutes_close, minutes_close_low,"
+    " minutes_close_high, close_contact, close_score, cwa_days"
+    " FROM exposures WHERE alerted_at IS NULL OR NOT ? ORDER BY start_time, id"
+)
+_SELECT_EXPOSURES_BEFORE_ESTIMATE: Final = (
+    "SELECT id, key_data, rolling_start, start_time AS start, end_time AS end,"
+    " duration_seconds, sightings, created, min_attenuation, risk_level, risk_score,"
+    " alerted_at, NULL AS distance_m, NULL AS threshold_minutes, NULL AS minutes_close,"
+    " NULL AS minutes_close_low, NULL AS minutes_close_high, NULL AS close_contact,"
+    " NULL AS close_score, NULL AS cwa_days"
+    " FROM exposures WHERE alerted_at IS NULL OR NOT ? ORDER BY start_time, id"
+)
+"""The same for a read-only store whose schema predates migration 0005."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +261,6 @@ class StoreSummary:
     exposures_alerted: int
     now: float
     exposures_high_risk: int = 0
-    highest_risk_level: int | None = None
     last_exposure_end: float | None = None
     files_awaiting_match: int = 0
 
@@ -579,15 +612,28 @@ class Store:
             return self._upsert_exposure(exposure)
 
     def exposures(self, *, unalerted_only: bool = False) -> list[ExposureRecord]:
-        """Stored exposures (only those not yet alerted, if asked), oldest start first."""
+        """Stored exposures (only those not yet alerted, if asked), oldest start first.
+
+        Read-only on an older schema: no exposures table reads as none, and exposures from
+        before migration 0005 read without the engine's estimate and day shares.
+        """
+        tables = self._table_names()
+        if "exposures" not in tables:
+            return []
+        with self._errors("reading exposures"):
+            estimated = "cwa_days" in self._db["exposures"].columns_dict
         rows = self._query(
             "reading exposures",
-            "SELECT id, key_data, rolling_start, start_time AS start, end_time AS end,"
-            " duration_seconds, sightings, created, min_attenuation, risk_level, risk_score,"
-            " alerted_at FROM exposures WHERE alerted_at IS NULL OR NOT ?"
-            " ORDER BY start_time, id",
+            _SELECT_EXPOSURES if estimated else _SELECT_EXPOSURES_BEFORE_ESTIMATE,
             (unalerted_only,),
         )
+        for row in rows:
+            if row["close_contact"] is not None:
+                row["close_contact"] = bool(row["close_contact"])
+            if row["cwa_days"] is not None:
+                row["cwa_days"] = tuple(
+                    (int(day), float(value)) for day, value in json.loads(row["cwa_days"])
+                )
         return [ExposureRecord(**row) for row in rows]
 
     def mark_alerted(self, ids: Iterable[int], at: float) -> int:
@@ -776,7 +822,6 @@ class Store:
                 "SELECT COUNT(*) FROM exposures WHERE risk_level >= ?",
                 (RISK_LEVEL_HIGH,),
             ),
-            highest_risk_level=scalar("exposures", "SELECT MAX(risk_level) FROM exposures"),
             last_exposure_end=scalar("exposures", "SELECT MAX(end_time) FROM exposures"),
             files_awaiting_match=(
                 count(
@@ -902,13 +947,22 @@ class Store:
             self._db.query(
                 "INSERT INTO exposures (key_data, rolling_start, start_time, end_time,"
                 " duration_seconds, sightings, min_attenuation, risk_level, risk_score,"
-                " created, alerted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " created, alerted_at, distance_m, threshold_minutes, minutes_close,"
+                " minutes_close_low, minutes_close_high, close_contact, close_score, cwa_days)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (key_data, rolling_start, start_time) DO UPDATE SET"
                 " end_time = excluded.end_time,"
                 " duration_seconds = excluded.duration_seconds,"
                 " sightings = excluded.sightings,"
                 " min_attenuation = excluded.min_attenuation,"
-                " risk_level = excluded.risk_level, risk_score = excluded.risk_score"
+                " risk_level = excluded.risk_level, risk_score = excluded.risk_score,"
+                " distance_m = excluded.distance_m,"
+                " threshold_minutes = excluded.threshold_minutes,"
+                " minutes_close = excluded.minutes_close,"
+                " minutes_close_low = excluded.minutes_close_low,"
+                " minutes_close_high = excluded.minutes_close_high,"
+                " close_contact = excluded.close_contact, close_score = excluded.close_score,"
+                " cwa_days = excluded.cwa_days"
                 " RETURNING id",
                 (
                     exposure.key_data,
@@ -922,6 +976,16 @@ class Store:
                     exposure.risk_score,
                     exposure.created,
                     exposure.alerted_at,
+                    exposure.distance_m,
+                    exposure.threshold_minutes,
+                    exposure.minutes_close,
+                    exposure.minutes_close_low,
+                    exposure.minutes_close_high,
+                    exposure.close_contact,
+                    exposure.close_score,
+                    None
+                    if exposure.cwa_days is None
+                    else json.dumps([[day, value] for day, value in exposure.cwa_days]),
                 ),
             )
         )
@@ -1043,6 +1107,10 @@ def _check_exposure(exposure: ExposureRecord) -> None:
         raise InvalidInput(f"exposure key is {len(exposure.key_data)} bytes, not 16")
     if exposure.end < exposure.start:
         raise InvalidInput("exposure ends before it starts")
+    if exposure.close_score is not None and not 0.0 <= exposure.close_score <= 1.0:
+        raise InvalidInput(f"close-contact score {exposure.close_score} is not a probability")
+    if exposure.distance_m is not None and not exposure.distance_m > 0:
+        raise InvalidInput(f"close-contact distance {exposure.distance_m} m is not positive")
 
 
 def _check_processed_file(file: ProcessedFile) -> None:

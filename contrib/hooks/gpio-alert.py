@@ -12,8 +12,9 @@ bluezoned sets these environment variables for the hook:
 
     BLUEZONED_EVENT                "exposure" (new exposures) or "risk_rise" (higher risk level)
     BLUEZONED_EXPOSURES            how many new exposures this alert covers
-    BLUEZONED_RISK_LEVEL           the highest risk level among them ("" when unscored)
-    BLUEZONED_PREVIOUS_RISK_LEVEL  the highest level alerted before ("" when none)
+    BLUEZONED_RISK_LEVEL           the overall risk level now, every stored exposure's
+                                   CWA day sums included ("" when unscored)
+    BLUEZONED_PREVIOUS_RISK_LEVEL  the overall level of the exposures alerted before ("" when none)
     BLUEZONED_FIRST_START          ISO-8601 UTC start of the earliest exposure
     BLUEZONED_LAST_END             ISO-8601 UTC end of the latest exposure
     BLUEZONED_DURATION_SECONDS     total exposure time

@@ -47,7 +47,9 @@ JSON_KEYS = {
     "exposures",
     "exposures_unalerted",
     "exposures_high_risk",
+    "days_high_risk",
     "risk",
+    "close_contacts",
     "last_exposure",
     "files_awaiting_match",
     "now",
@@ -81,7 +83,18 @@ def populate(state_dir: Path) -> None:
             ExposureRecord(b"d" * 16, 2_993_000, 1.0, 61.0, 60.0, 3, NOW, risk_level=1)
         )
         store.add_exposure(
-            ExposureRecord(b"e" * 16, 2_993_000, 1.0, 31.0, 30.0, 2, NOW, risk_level=2)
+            ExposureRecord(
+                b"e" * 16,
+                2_993_000,
+                1.0,
+                31.0,
+                30.0,
+                2,
+                NOW,
+                risk_level=2,
+                cwa_days=((0, 10.0),),
+                close_contact=True,
+            )
         )
         store.mark_alerted([first], at=NOW)
 
@@ -138,7 +151,9 @@ def test_status_of_a_populated_store(tmp_path: Path) -> None:
         "exposures": 2,
         "exposures_unalerted": 1,
         "exposures_high_risk": 1,
+        "days_high_risk": 1,
         "risk": "high",
+        "close_contacts": 1,
         "last_exposure": 61.0,
         "files_awaiting_match": 0,
         "now": NOW,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
-from bluezoned.errors import StoreError
+from bluezoned.errors import InvalidInput, StoreError
 from bluezoned.models import Tek
 from bluezoned.store import MIGRATION_NAMES, ExposureRecord, Store
 from bluezoned.store.migrations import MIGRATION_SET, MIGRATIONS
@@ -168,3 +169,42 @@ def test_schema_from_a_newer_bluezoned_is_read_but_not_written(tmp_path: Path) -
         Store.open(path)
     with Store.open(path, read_only=True) as store:
         assert store.schema_version() == len(MIGRATION_NAMES) + 1
+
+
+def test_exposures_from_before_the_engine_estimate_read_back_without_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    older_store(path, "0005_exposure_estimate")
+    with connect(path) as conn:
+        conn.execute(
+            "INSERT INTO exposures (key_data, rolling_start, start_time, end_time,"
+            " duration_seconds, sightings, min_attenuation, risk_level, risk_score, created)"
+            " VALUES (?, 2900000, 1000.0, 1900.0, 900.0, 90, 55, 2, 16.8, 2000.0)",
+            (b"k" * 16,),
+        )
+    with Store.open(path) as store:
+        [old] = store.exposures()
+        assert (old.risk_level, old.min_attenuation, old.duration_seconds) == (2, 55, 900.0)
+        assert old.minutes_close is None
+        assert old.close_contact is None
+        assert old.distance_m is None
+        # matching the same key again fills the estimate in, keeping the row
+        store.add_exposure(
+            replace(
+                old,
+                id=None,
+                distance_m=2.0,
+                threshold_minutes=15.0,
+                minutes_close=12.5,
+                minutes_close_low=9.0,
+                minutes_close_high=14.0,
+                close_contact=False,
+                close_score=0.3,
+            )
+        )
+        [new] = store.exposures()
+        assert new.id == old.id
+        assert (new.minutes_close, new.close_contact, new.close_score) == (12.5, False, 0.3)
+        with pytest.raises(InvalidInput, match="not a probability"):
+            store.add_exposure(replace(new, close_score=1.5))
+        with pytest.raises(sqlite3.IntegrityError), connect(path) as conn:
+            conn.execute("UPDATE exposures SET close_contact = 2")
