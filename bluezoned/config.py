@@ -28,6 +28,13 @@ Example::
     timeout = 30
     desktop_notifications = true
 
+    [exposure]                       # how the exposure engine judges a matched contact
+    distance_m = 2.0                 # close contact: within distance_m ...
+    minutes = 15                     # ... for at least this many estimated minutes
+    rx_correction = 0.0              # this receiver's RSSI correction (dB), as GAEN's table
+    calibration = "dp3t-exp05-2m-15min"   # optional: a shipped fit (sets distance and minutes)
+    rx_model = "SM-G973F"            # optional, with calibration: the fitted receiver offset
+
 A relative ``pem`` path is taken relative to the configuration file.
 """
 
@@ -58,12 +65,14 @@ from bluezoned.const import (
 )
 from bluezoned.errors import ConfigError, InvalidInput
 from bluezoned.exposure.keyfile import TrustedKey, load_trusted_key
+from bluezoned.exposure.presets import PROXIMITY_CALIBRATIONS
 from bluezoned.files import read_bounded
 
 __all__ = [
     "CONFIG_FILENAME",
     "AlertsConfig",
     "Config",
+    "ExposureSettings",
     "Limits",
     "Schedule",
     "Source",
@@ -140,6 +149,19 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ExposureSettings:
+    """How the exposure engine judges a matched contact on this device: the close-contact rule,
+    the receiver's RSSI correction and, optionally, a shipped calibration (a dense-scanning one:
+    the daemon hears every advert) with the receiver model whose fitted offset applies."""
+
+    distance_m: float = 2.0
+    minutes: float = 15.0
+    rx_correction: float = 0.0
+    calibration: str | None = None
+    rx_model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``path`` is where it was read from (None for built-in defaults)."""
 
@@ -148,6 +170,7 @@ class Config:
     limits: Limits = Limits()
     alerts: AlertsConfig = AlertsConfig()
     path: Path | None = None
+    exposure: ExposureSettings = ExposureSettings()
 
     def source(self, name: str) -> Source:
         """The source called ``name`` or InvalidInput listing the configured ones."""
@@ -179,7 +202,7 @@ def parse_config(data: bytes, path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(where, "", f"not valid TOML: {exc}") from exc
     reader = _Reader(where, path.parent)
-    reader.only(document, "", {"sources", "schedule", "limits", "alerts"})
+    reader.only(document, "", {"sources", "schedule", "limits", "alerts", "exposure"})
     raw_sources = document.get("sources", [])
     if not isinstance(raw_sources, list):
         raise ConfigError(where, "sources", "must be an array of tables ([[sources]])")
@@ -194,6 +217,7 @@ def parse_config(data: bytes, path: Path) -> Config:
         limits=reader.limits(reader.table(document, "limits")),
         alerts=reader.alerts(reader.table(document, "alerts")),
         path=path,
+        exposure=reader.exposure(reader.table(document, "exposure")),
     )
 
 
@@ -355,6 +379,51 @@ class _Reader:
             if (secs := self.number(table, key, "limits", lo, hi)) is not None
         }
         return replace(replace(Limits(), **counts), **seconds)
+
+    def exposure(self, table: Mapping[str, Any]) -> ExposureSettings:
+        prefix = "exposure"
+        self.only(
+            table, prefix, {"distance_m", "minutes", "rx_correction", "calibration", "rx_model"}
+        )
+        default = ExposureSettings()
+        distance = self.number(table, "distance_m", prefix, 0.1, 20.0)
+        minutes = self.number(table, "minutes", prefix, 0.0, 24 * 60.0)
+        rx_correction = self.number(table, "rx_correction", prefix, -50.0, 50.0)
+        name = self.string(table, "calibration", prefix)
+        rx_model = self.string(table, "rx_model", prefix)
+        if name is None:
+            if rx_model is not None:
+                raise self.error(f"{prefix}.rx_model", "needs exposure.calibration")
+            return ExposureSettings(
+                default.distance_m if distance is None else distance,
+                default.minutes if minutes is None else minutes,
+                default.rx_correction if rx_correction is None else rx_correction,
+            )
+        fitted = PROXIMITY_CALIBRATIONS.get(name)
+        if fitted is None:
+            known = ", ".join(sorted(PROXIMITY_CALIBRATIONS))
+            raise self.error(f"{prefix}.calibration", f"unknown {name!r} (shipped: {known})")
+        if fitted.regime != "dense":
+            raise self.error(
+                f"{prefix}.calibration",
+                f"{name!r} is fitted on GAEN's duty-cycled scans; this device hears every "
+                "advert (use a dense calibration)",
+            )
+        for key, given, fixed in (
+            ("distance_m", distance, fitted.distance_m),
+            ("minutes", minutes, fitted.minutes),
+        ):
+            if given is not None and given != fixed:
+                raise self.error(
+                    f"{prefix}.{key}", f"{given:g} contradicts calibration {name!r} ({fixed:g})"
+                )
+        return ExposureSettings(
+            fitted.distance_m,
+            fitted.minutes,
+            default.rx_correction if rx_correction is None else rx_correction,
+            name,
+            rx_model,
+        )
 
     def alerts(self, table: Mapping[str, Any]) -> AlertsConfig:
         self.only(table, "alerts", {"command", "env", "timeout", "desktop_notifications"})

@@ -37,10 +37,17 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from bluezoned.config import ExposureSettings
 from bluezoned.const import MATCH_PARALLEL_MIN_KEYS, RETENTION_DAYS, SECONDS_PER_DAY
 from bluezoned.errors import InvalidInput, KeyFileRejected
 from bluezoned.exposure.bulk import BACKEND_NUMBA, choose_backend
-from bluezoned.exposure.contacts import Contact, EngineConfig, analyze_contact, exposure_windows
+from bluezoned.exposure.contacts import (
+    Contact,
+    EngineConfig,
+    analyze_contact,
+    calibrated_config,
+    exposure_windows,
+)
 from bluezoned.exposure.keyfile import PublishedKeys, all_keys, read_export_archive_unverified
 from bluezoned.exposure.keys import interval_number
 from bluezoned.exposure.matcher import (
@@ -57,6 +64,7 @@ from bluezoned.exposure.presets import (
     CWA_V2,
     INFECTIOUSNESS_NONE,
     INFECTIOUSNESS_STANDARD,
+    PROXIMITY_CALIBRATIONS,
     CwaParameters,
 )
 from bluezoned.exposure.risk import (
@@ -66,7 +74,13 @@ from bluezoned.exposure.risk import (
 from bluezoned.models import DiagnosisKey, SightingBucket
 from bluezoned.store import ExposureRecord, ProcessedFile, Store, StoredDiagnosisKey
 
-__all__ = ["INFECTIOUSNESS_WHEN_ONSET_MISSING", "ContactScore", "match_new_keys", "score_contact"]
+__all__ = [
+    "INFECTIOUSNESS_WHEN_ONSET_MISSING",
+    "ContactScore",
+    "engine_config",
+    "match_new_keys",
+    "score_contact",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -79,6 +93,21 @@ INFECTIOUSNESS_WHEN_ONSET_MISSING: Final = INFECTIOUSNESS_STANDARD
 """GAEN's ``infectiousnessWhenDaysSinceOnsetMissing`` for keys carrying neither days since
 onset nor a decodable TRL: CWA maps them to NONE (window dropped), which would hide every
 exposure from servers that publish bare keys; STANDARD scores them as an ordinary case."""
+
+
+def engine_config(settings: ExposureSettings) -> EngineConfig:
+    """The engine configuration of a configuration file's ``[exposure]`` settings."""
+    config = replace(
+        DEFAULT_ENGINE,
+        distance_m=settings.distance_m,
+        minutes=settings.minutes,
+        rx_correction=settings.rx_correction,
+    )
+    if settings.calibration is None:
+        return config
+    return calibrated_config(
+        PROXIMITY_CALIBRATIONS[settings.calibration], config, rx_model=settings.rx_model
+    )
 
 
 def match_new_keys(

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bluezoned.config import Config, load_config
+from bluezoned.config import Config, ExposureSettings, load_config
 from bluezoned.errors import ConfigError, InvalidInput
 
 
@@ -103,6 +103,21 @@ def test_defaults(tmp_path: Path, pem: Path) -> None:
     assert config.limits == Config().limits
     assert config.alerts.command == ()
     assert config.alerts.desktop_notifications is True
+    assert config.exposure == ExposureSettings(2.0, 15.0, 0.0, None, None)
+
+
+def test_exposure_settings(tmp_path: Path, pem: Path) -> None:
+    plain = load_config(
+        write(tmp_path, SOURCE + "[exposure]\ndistance_m = 1.5\nminutes = 10\nrx_correction = -3\n")
+    )
+    assert plain.exposure == ExposureSettings(1.5, 10.0, -3.0)
+    fitted = load_config(
+        write(
+            tmp_path,
+            SOURCE + '[exposure]\ncalibration = "dp3t-exp05-2m-15min"\nrx_model = "SM-G973F"\n',
+        )
+    )
+    assert fitted.exposure == ExposureSettings(2.0, 15.0, 0.0, "dp3t-exp05-2m-15min", "SM-G973F")
 
 
 @pytest.mark.parametrize(
@@ -190,6 +205,22 @@ def test_defaults(tmp_path: Path, pem: Path) -> None:
             SOURCE + "[alerts]\ndesktop_notifications = 'yes'\n",
             "alerts.desktop_notifications",
             "true or false",
+        ),
+        (SOURCE + "[exposure]\ndistance = 2\n", "exposure.distance", "unknown key"),
+        (SOURCE + "[exposure]\ndistance_m = 0\n", "exposure.distance_m", "between"),
+        (SOURCE + "[exposure]\nminutes = 'long'\n", "exposure.minutes", "a number"),
+        (SOURCE + "[exposure]\nrx_correction = 99\n", "exposure.rx_correction", "between"),
+        (SOURCE + "[exposure]\nrx_model = 'SM-G973F'\n", "exposure.rx_model", "needs"),
+        (SOURCE + "[exposure]\ncalibration = 'mine'\n", "exposure.calibration", "shipped"),
+        (
+            SOURCE + "[exposure]\ncalibration = 'dp3t-exp34-2m-15min'\n",
+            "exposure.calibration",
+            "duty-cycled",
+        ),
+        (
+            SOURCE + "[exposure]\ncalibration = 'dp3t-exp05-2m-15min'\nminutes = 10\n",
+            "exposure.minutes",
+            "contradicts",
         ),
     ],
 )

@@ -11,11 +11,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bluezoned.alerts import raise_alerts
-from bluezoned.config import AlertsConfig
+from bluezoned.config import AlertsConfig, ExposureSettings
 from bluezoned.exposure.keyfile import Signer, write_export_archive
 from bluezoned.exposure.keys import derive_aemk, encrypt_aem, interval_start, rpis_of
-from bluezoned.exposure.presets import RISK_HIGH, RISK_LOW
-from bluezoned.matching import match_new_keys
+from bluezoned.exposure.presets import PROXIMITY_CALIBRATIONS, RISK_HIGH, RISK_LOW
+from bluezoned.matching import engine_config, match_new_keys
 from bluezoned.models import DiagnosisKey, ReportType, Sighting, Tek
 from bluezoned.store import ProcessedFile, Store
 from bluezoned.verdict import verdict
@@ -215,3 +215,24 @@ def test_two_low_contacts_of_one_day_are_high_together_as_cwa_sums_them(store: S
     assert [(d.day, d.risk_level) for d in combined.days] == [(day, RISK_HIGH)]
     assert combined.days[0].normalized_time == pytest.approx(14.0)
     assert verdict(store.exposures()[:1]).risk_level == RISK_LOW
+
+
+def test_configured_rule_and_calibration_judge_the_contact(store: Store) -> None:
+    first, second = Tek(os.urandom(16), DAY), Tek(os.urandom(16), DAY)
+    plant(store, first, DAY + 60, 3, rssi=-50, seconds=600)
+    plant(store, second, DAY + 80, 3, rssi=-50, seconds=600)
+    pend(store, [DiagnosisKey(first.key_data, DAY)])
+    (plain,) = match_new_keys(
+        store, NOW, engine=engine_config(ExposureSettings(distance_m=1.0, minutes=5.0))
+    )
+    assert (plain.distance_m, plain.threshold_minutes) == (1.0, 5.0)
+    fitted = PROXIMITY_CALIBRATIONS["dp3t-exp05-2m-15min"]
+    pend(store, [DiagnosisKey(second.key_data, DAY)], name="b.zip", at=NOW + 1)
+    engine = engine_config(ExposureSettings(calibration=fitted.name, rx_model="SM-G973F"))
+    assert engine.rx_correction == fitted.offset("SM-G973F", None)
+    (calibrated,) = match_new_keys(store, NOW + 60, engine=engine)
+    assert (calibrated.distance_m, calibrated.threshold_minutes) == (
+        fitted.distance_m,
+        fitted.decision_minutes,
+    )
+    assert calibrated.close_score is not None

@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -128,7 +129,7 @@ async def _run(
             bar.__exit__(None, None, None)
 
     # numpy and the matcher load only when a sync really runs, not for every CLI start.
-    from bluezoned.matching import match_new_keys
+    from bluezoned.matching import engine_config, match_new_keys
 
     rng = random.SystemRandom()
     async with open_session(config.limits) as session:
@@ -139,7 +140,7 @@ async def _run(
             client=client,
             now=now,
             rng=rng,
-            match_new_keys=match_new_keys,
+            match_new_keys=partial(match_new_keys, engine=engine_config(config.exposure)),
             alert=_alert_hook(config),
             progress=progress,
         )
@@ -156,7 +157,7 @@ def _alert_hook(config: Config) -> AlertHook:
 
 def _follow(config: Config, store: Store) -> None:
     """Run the schedule until Ctrl-C or SIGTERM; one summary line per source run."""
-    from bluezoned.matching import match_new_keys
+    from bluezoned.matching import engine_config, match_new_keys
 
     def report(result: SourceResult) -> None:
         when = "unscheduled" if result.next_due is None else utc_text(result.next_due)
@@ -175,7 +176,7 @@ def _follow(config: Config, store: Store) -> None:
                 clock=time.time,
                 sleep=asyncio.sleep,
                 rng=rng,
-                match_new_keys=match_new_keys,
+                match_new_keys=partial(match_new_keys, engine=engine_config(config.exposure)),
                 alert=_alert_hook(config),
                 report=report,
             )

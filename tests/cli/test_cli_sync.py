@@ -198,6 +198,10 @@ keys = [{{id = "452", version = "v1", pem_base64 = "{base64.b64encode(der).decod
 command = ["{sys.executable}", "{hook}"]
 env = {{OUT = "{out_file}"}}
 desktop_notifications = false
+
+[exposure]
+distance_m = 1.0
+minutes = 5
 """
         )
         state = CliState(state_dir=tmp_path / "state", now=now)
@@ -211,6 +215,8 @@ desktop_notifications = false
         (exposure,) = store.exposures()
     assert exposure.key_data == tek.key_data
     assert exposure.alerted_at == now
+    # the engine judged it by the configured rule
+    assert (exposure.distance_m, exposure.threshold_minutes) == (1.0, 5.0)
 
 
 def test_progress_bar_only_on_a_terminal(
