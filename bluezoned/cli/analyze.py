@@ -11,7 +11,13 @@ from click.core import ParameterSource
 
 from bluezoned.cli._common import CONTEXT_SETTINGS, translate_errors, utc_text
 from bluezoned.const import FLEET_TX_REFERENCE_DB
-from bluezoned.exposure.presets import PROXIMITY_CALIBRATIONS, ProximityCalibration
+from bluezoned.exposure.presets import (
+    CWA_BUCKET_WEIGHTS,
+    CWA_BUCKETS,
+    GAEN_BUCKETS,
+    PROXIMITY_CALIBRATIONS,
+    ProximityCalibration,
+)
 from bluezoned.files import STDIN, read_bounded
 
 if TYPE_CHECKING:
@@ -56,6 +62,21 @@ if TYPE_CHECKING:
     help="dense: every advert is reported; sparse: GAEN-style duty-cycled scans.",
 )
 @click.option(
+    "--buckets",
+    default="cwa",
+    show_default=True,
+    metavar="cwa|gaen|T1,T2,T3",
+    help="Attenuation bucket edges (dB) of bucket_seconds and weighted_minutes: CWA v2's "
+    "63,73,79, GAEN-style 55,63,70, or three increasing numbers.",
+)
+@click.option(
+    "--bucket-weights",
+    default=None,
+    metavar="W0,W1,W2,W3",
+    help="Weights of the four buckets in weighted_minutes [default: CWA v2's 0.8,1,0.1,0 with "
+    "--buckets cwa, else 1,1,1,0].",
+)
+@click.option(
     "--calibration",
     type=click.Choice(sorted(PROXIMITY_CALIBRATIONS)),
     default=None,
@@ -78,6 +99,8 @@ def analyze(
     tx_power: float,
     rx_correction: float,
     scanning: str,
+    buckets: str,
+    bucket_weights: str | None,
     calibration: str | None,
     rx_model: str | None,
     as_json: bool,
@@ -95,12 +118,15 @@ def analyze(
     from bluezoned.exposure.contacts import EngineConfig, analyze_contacts, calibrated_config
     from bluezoned.exposure.rssi_csv import MAX_RSSI_CSV_BYTES, parse_rssi_csv_bytes
 
+    thresholds, weights = _buckets(buckets, bucket_weights)
     config = EngineConfig(
         distance_m=distance,
         minutes=minutes,
         default_tx_power=tx_power,
         rx_correction=rx_correction,
         regime=scanning,  # type: ignore[arg-type]  # click.Choice guarantees the literal
+        bucket_thresholds=thresholds,
+        bucket_weights=weights,
     )
     if calibration is not None:
         fitted = PROXIMITY_CALIBRATIONS[calibration]
@@ -146,6 +172,38 @@ analyze.help = (analyze.help or "").format(
         f"{c.name}: {c.attenuation_scale}" for c in PROXIMITY_CALIBRATIONS.values()
     )
 )
+
+
+def _buckets(
+    edges: str, weights: str | None
+) -> tuple[tuple[float, float, float], tuple[float, float, float, float]]:
+    """The bucket edges and weights of ``--buckets`` and ``--bucket-weights``; BadParameter
+    naming the option when they are not numbers in range and in order."""
+    named = {"cwa": CWA_BUCKETS, "gaen": GAEN_BUCKETS}
+    thresholds = named.get(edges.strip().lower())
+    if thresholds is None:
+        values = _numbers(edges, 3, "--buckets", 0.0, 255.0)
+        if not values[0] < values[1] < values[2]:
+            raise click.BadParameter(f"{edges!r}: the edges must increase", param_hint="--buckets")
+        thresholds = (values[0], values[1], values[2])
+    if weights is None:
+        chosen = CWA_BUCKET_WEIGHTS if thresholds == CWA_BUCKETS else (1.0, 1.0, 1.0, 0.0)
+        return thresholds, chosen
+    w = _numbers(weights, 4, "--bucket-weights", 0.0, 10.0)
+    return thresholds, (w[0], w[1], w[2], w[3])
+
+
+def _numbers(text: str, count: int, option: str, low: float, high: float) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count or not all(low <= v <= high for v in values):
+        raise click.BadParameter(
+            f"{text!r} is not {count} comma-separated numbers within {low:g}..{high:g}",
+            param_hint=option,
+        )
+    return values
 
 
 def _check_compatible(ctx: click.Context, fitted: ProximityCalibration) -> None:

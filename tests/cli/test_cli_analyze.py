@@ -190,3 +190,35 @@ def test_calibration_refuses_contradicting_options(tmp_path: Path) -> None:
     assert "--rx-model needs --calibration" in result.output
     result = CliRunner().invoke(analyze, [path, "--calibration", "nope"])
     assert result.exit_code == 2
+
+
+def test_bucket_edges_and_weights(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    # 60 dB for ten minutes: CWA v2's first bucket (< 63), GAEN-style near (55-63)
+    path.write_text("id,t,rssi,tx_power\n" + "".join(f"a,{T0 + s},-80,-20\n" for s in range(600)))
+
+    def contact(*options: str) -> dict[str, object]:
+        result = CliRunner().invoke(analyze, [str(path), "--json", *options])
+        assert result.exit_code == 0, result.output
+        (record,) = json.loads(result.stdout)
+        assert isinstance(record, dict)
+        return record
+
+    cwa = contact()
+    assert cwa["bucket_seconds"] == [600.0, 0.0, 0.0, 0.0]
+    assert cwa["weighted_minutes"] == pytest.approx(10 * 0.8)
+    gaen = contact("--buckets", "gaen")
+    assert gaen["bucket_seconds"] == [0.0, 600.0, 0.0, 0.0]
+    assert gaen["weighted_minutes"] == pytest.approx(10.0)
+    own = contact("--buckets", "58,65,80", "--bucket-weights", "2,0.5,0,0")
+    assert own["bucket_seconds"] == [0.0, 600.0, 0.0, 0.0]
+    assert own["weighted_minutes"] == pytest.approx(5.0)
+    for options, message in (
+        (["--buckets", "70,60,50"], "must increase"),
+        (["--buckets", "near"], "3 comma-separated numbers"),
+        (["--bucket-weights", "1,1"], "4 comma-separated numbers"),
+        (["--bucket-weights", "1,1,1,-1"], "within 0..10"),
+    ):
+        result = CliRunner().invoke(analyze, [str(path), *options])
+        assert result.exit_code == 2
+        assert message in result.stderr
