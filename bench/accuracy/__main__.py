@@ -28,6 +28,7 @@ from bench.accuracy.tracks import (
     DISTANCES,
     ENGINE_VARIANT,
     MINUTES,
+    WELL_TRACKED,
     TrackResult,
     dense_pairs,
     evaluate,
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     _print_versus(results)
     print()
+    _print_well_tracked(results)
+    print()
     _print_symmetric(results)
     print()
     _print_score_calibration(results)
@@ -221,6 +224,20 @@ def _print_versus(results: list[TrackResult]) -> None:
                 f"MAE {md.difference:+.1f} [{md.ci[0]:+.1f}, {md.ci[1]:+.1f}]"
             )
         print("  " + "  ".join(parts))
+
+
+def _print_well_tracked(results: list[TrackResult]) -> None:
+    print(
+        f"Pairs the cameras tracked for >= {WELL_TRACKED:.0%} of their scan time (the truth "
+        "counts tracked time only; a diagnostic, not a result): nDCF, same predictions"
+    )
+    for r in results:
+        w = r.well_tracked
+        print(
+            f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  {w['pairs']:.0f} of "
+            f"{r.engine.decision.n} pairs  engine {w['engine']:.3f}  naive {w['naive']:.3f}  "
+            f"CWA v2 {w['cwa']:.3f}"
+        )
 
 
 def _print_symmetric(results: list[TrackResult]) -> None:

@@ -227,6 +227,8 @@ def test_evaluate_reports_engine_baselines_variants_and_bounds() -> None:
     assert vs_naive.difference == pytest.approx(r.engine.duration_mae - r.naive.duration_mae)
     lo, hi = r.engine.duration_mae_ci
     assert lo <= r.engine.duration_mae <= hi
+    assert set(r.well_tracked) == {"engine", "naive", "cwa", "pairs"}
+    assert 0 < r.well_tracked["pairs"] <= len(pairs)
     full = evaluate("exp05", pairs, 2.0, 15.0, variants=True)
     assert NDCF_VARIANT in full.variants
     assert LOGISTIC_VARIANT in full.variants
