@@ -391,8 +391,35 @@ def _print_sim(sim: dict[str, Any]) -> None:
         )
     if not sim["validated"]:
         print("  (a statistic failed: the results below are not backed by a validated simulator)")
-    for row in sim["results"]:
-        print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    _print_surface(sim["results"], sim["summary"])
+
+
+def _print_surface(points: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    print(
+        "  Sweep at 2 m / 15 min (§10 rule 3: every combination; tuned on the tuning seeds, "
+        "scored on the reporting seeds): nDCF engine/naive, MAE engine/naive (min)"
+    )
+    bodies = sorted({p["body_x"] for p in points})
+    print(
+        f"  {'scanning':<8} {'tx sd':>5} {'sigma':>6}  "
+        + "  ".join(f"{f'body x{b:g}':<21}" for b in bodies)
+    )
+    rows: dict[tuple[str, float, str], list[dict[str, Any]]] = {}
+    for p in points:
+        rows.setdefault((p["profile"], p["tx_sd"], p["sigma"]), []).append(p)
+    for (profile, tx_sd, sigma), row in rows.items():
+        cells = "  ".join(
+            f"{p['engine_nDCF']:.2f}/{p['naive_nDCF']:.2f} {p['engine_MAE']:4.1f}/{p['naive_MAE']:4.1f}"
+            for p in sorted(row, key=lambda q: q["body_x"])
+        )
+        print(f"  {profile:<8} {tx_sd:>5g} {sigma:>6}  {cells}")
+    lo, hi = summary["nDCF_difference_range"]
+    mlo, mhi = summary["MAE_difference_range"]
+    print(
+        f"  engine better than naive at {summary['engine_better_nDCF']} of {summary['points']} "
+        f"points on nDCF (difference {lo:+.2f} to {hi:+.2f}) and at "
+        f"{summary['engine_better_MAE']} on MAE ({mlo:+.1f} to {mhi:+.1f} min)"
+    )
 
 
 if __name__ == "__main__":

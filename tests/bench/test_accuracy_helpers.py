@@ -23,7 +23,13 @@ from bench.accuracy.metrics import (
     paired_ndcf_difference,
     reliability,
 )
-from bench.accuracy.simulator import SimParams, simulate_episode, simulate_set
+from bench.accuracy.simulator import (
+    SimParams,
+    simulate_episode,
+    simulate_set,
+    surface,
+    surface_summary,
+)
 from bench.accuracy.tram import evaluate_tram
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,3 +170,16 @@ def test_evaluation_exits_cleanly_without_shared_data(tmp_path: Path) -> None:
     )
     assert out.returncode == 0
     assert "not found" in out.stdout
+
+
+def test_simulator_sweep_covers_every_combination() -> None:
+    points = surface(per_kind=1)
+    grid = {(p["profile"], p["tx_sd"], p["sigma"], p["body_x"]) for p in points}
+    assert len(points) == len(grid) == 2 * 3 * 3 * 3
+    assert {p["profile"] for p in points} == {"dense", "gaen"}
+    summary = surface_summary(points)
+    assert summary["points"] == 54
+    better = sum(p["engine_nDCF"] < p["naive_nDCF"] for p in points)
+    assert summary["engine_better_nDCF"] == better
+    lo, hi = summary["MAE_difference_range"]
+    assert lo <= hi
