@@ -147,3 +147,26 @@ def test_a_broken_store_exits_5(tmp_path: Path) -> None:
     result = run(tmp_path, "exposures")
     assert result.exit_code == 5
     assert str(tmp_path / DB_FILENAME) in result.stderr
+
+
+def test_a_key_cwa_cannot_score_is_listed_unscored(tmp_path: Path) -> None:
+    with Store.open(tmp_path / DB_FILENAME) as store:
+        revoked = exposure(NOW - 3600, 0.0)
+        store.add_exposure(
+            ExposureRecord(
+                revoked.key_data,
+                revoked.rolling_start,
+                revoked.start,
+                revoked.end,
+                revoked.duration_seconds,
+                revoked.sightings,
+                revoked.created,
+                min_attenuation=70,
+            )
+        )
+    report = json.loads(run(tmp_path, "exposures", "--json").stdout)
+    assert report["risk"] is None
+    assert report["exposures"][0]["risk"] is None
+    human = run(tmp_path, "exposures").stdout
+    assert "overall risk UNSCORED" in human
+    assert "CWA v2: not scored" in human
