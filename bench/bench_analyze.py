@@ -4,7 +4,8 @@ A seeded capture of ``--rows`` sightings from ``--ids`` transmitters spread over
 parsed (rows/s) and analysed (contacts/s, sightings/s). The baseline, run in the same process
 on the same contacts, is the engine's 30-minute running median computed window by window with
 ``np.median`` (the implementation before the vectorised one), against the vectorised
-``contacts.running_median``; both are checked equal. Run:
+``contacts.running_median``; both are checked equal. The parsed ids' memory, with one id of 128
+characters, is set against the fixed-width string column the parser used to build. Run:
 ``python bench/bench_analyze.py [--rows N] [--ids K] [--json]``.
 """
 
@@ -57,12 +58,14 @@ def run(rows: int, ids: int) -> dict[str, Any]:
     parse_s = time.perf_counter() - started
     config = EngineConfig()
     started = time.perf_counter()
-    contacts = analyze_contacts(table.ids, table.t, table.rssi, table.tx_power, config=config)
+    contacts = analyze_contacts(
+        table.codes, table.t, table.rssi, table.tx_power, config=config, labels=table.labels
+    )
     engine_s = time.perf_counter() - started
     # The smoothing step alone, on every contact's units, both ways.
     series = []
-    order = np.lexsort((table.t, table.ids))
-    by_id, t_all, rssi_all = table.ids[order], table.t[order], table.rssi[order]
+    order = np.lexsort((table.t, table.codes))
+    by_id, t_all, rssi_all = table.codes[order], table.t[order], table.rssi[order]
     bounds = np.flatnonzero(np.r_[True, by_id[1:] != by_id[:-1], True])
     unsmoothed = EngineConfig(smoothing_s=0.0)
     for a, b in itertools.pairwise(bounds.tolist()):
@@ -80,6 +83,11 @@ def run(rows: int, ids: int) -> dict[str, Any]:
     if not all(np.allclose(a, b) for a, b in zip(fast, slow, strict=True)):
         raise SystemExit("the vectorised running median disagrees with the per-window one")
     units_total = sum(t.size for t, _ in series)
+    # Memory of the parsed ids when one id is 128 characters long (hostile or just verbose):
+    # codes into distinct labels, against the fixed-width string column they replaced.
+    long_table = parse_rssi_csv_bytes(data + ("x" * 128 + f",{T0},-60\n").encode("ascii"))
+    ids_bytes = long_table.codes.nbytes + sum(len(label) for label in long_table.labels)
+    fixed_width_bytes = np.asarray(long_table.labels, dtype=np.str_)[long_table.codes].nbytes
     return {
         "rows": rows,
         "contacts": len(contacts),
@@ -91,6 +99,8 @@ def run(rows: int, ids: int) -> dict[str, Any]:
         "smoothing_units_per_s": units_total / fast_s,
         "baseline_smoothing_units_per_s": units_total / slow_s,
         "smoothing_speedup": slow_s / fast_s,
+        "ids_bytes_with_a_128_char_id": ids_bytes,
+        "baseline_fixed_width_ids_bytes": fixed_width_bytes,
     }
 
 
@@ -118,6 +128,10 @@ def main() -> None:
         f"  30-min smoothing, vectorised   {result['smoothing_units_per_s']:>12,.0f} units/s  "
         f"(per-window np.median {result['baseline_smoothing_units_per_s']:,.0f}/s, "
         f"x{result['smoothing_speedup']:.1f})"
+    )
+    print(
+        f"  ids, one of them 128 chars     {result['ids_bytes_with_a_128_char_id'] / 1e6:>12.1f} MB  "
+        f"(a fixed-width string column {result['baseline_fixed_width_ids_bytes'] / 1e6:,.0f} MB)"
     )
 
 

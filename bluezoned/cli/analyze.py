@@ -139,7 +139,9 @@ def analyze(
         source = "<stdin>" if str(file) == STDIN else str(file)
         data = read_bounded(file, MAX_RSSI_CSV_BYTES, what="an RSSI CSV")
         table = parse_rssi_csv_bytes(data, source=source)
-        contacts = analyze_contacts(table.ids, table.t, table.rssi, table.tx_power, config=config)
+        contacts = analyze_contacts(
+            table.codes, table.t, table.rssi, table.tx_power, config=config, labels=table.labels
+        )
     records = [_record(ident, c, distance) for ident, c in contacts.items()]
     if as_json:
         click.echo(json.dumps(records, indent=2))

@@ -399,16 +399,37 @@ def analyze_contacts(
     tx_power: FloatArray | None = None,
     *,
     config: EngineConfig = EngineConfig(),
+    labels: Sequence[str] | None = None,
 ) -> dict[str, Contact]:
-    """One :class:`Contact` per distinct id (ids compared as strings), in sorted id order."""
-    keys = np.asarray(ids).astype(str)
-    uniq, inverse = np.unique(keys, return_inverse=True)
+    """One :class:`Contact` per distinct id, in sorted id order.
+
+    ``ids`` are the rows' ids (compared as strings) or, with ``labels``, integer codes into the
+    distinct ``labels``: the compact form of :class:`~bluezoned.exposure.rssi_csv.RssiTable`,
+    which never builds one string per row.
+    """
+    if labels is None:
+        keys = np.asarray(ids).astype(str)
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        names = [str(k) for k in uniq]
+    else:
+        codes = np.asarray(ids)
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise InvalidInput("with labels, ids must be integer codes")
+        if len(set(labels)) != len(labels):
+            raise InvalidInput("labels must be distinct")
+        if codes.size and (int(codes.min()) < 0 or int(codes.max()) >= len(labels)):
+            raise InvalidInput(f"an id code is outside 0..{len(labels) - 1}")
+        used = sorted(np.unique(codes).tolist(), key=lambda c: labels[c])
+        rank = np.zeros(len(labels), dtype=np.int64)
+        rank[used] = np.arange(len(used))
+        inverse = rank[codes]
+        names = [labels[c] for c in used]
     order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(uniq.size + 1))
+    bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
     out: dict[str, Contact] = {}
-    for k, key in enumerate(uniq):
+    for k, name in enumerate(names):
         sel = order[bounds[k] : bounds[k + 1]]
-        out[str(key)] = analyze_contact(
+        out[name] = analyze_contact(
             t[sel], rssi[sel], None if tx_power is None else tx_power[sel], config=config
         )
     return out

@@ -17,6 +17,7 @@ each bad line (the first ``MAX_RECORDED_PROBLEMS``) with every problem of that l
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -36,16 +37,23 @@ from bluezoned.csvlines import NUMBER, StrictCsv
 REQUIRED_COLUMNS: Final = ("id", "t", "rssi")
 OPTIONAL_COLUMNS: Final = ("tx_power",)
 MAX_RSSI_CSV_BYTES: Final = 256 * 1024 * 1024
-"""About 8 million rows of ~30 bytes: the arrays stay under 200 MB; split larger files."""
+"""About 8 million rows of ~30 bytes: the parsed columns (28 bytes a row) stay near 230 MB,
+the decoded text adds at most the file's size while parsing; split larger files."""
 MAX_ID_CHARS: Final = 128
 """Room for a hex RPI (32), a MAC address or a readable label."""
 
 
 @dataclass(frozen=True, slots=True)
 class RssiTable:
-    """Parsed rows in file order; ``tx_power`` is NaN where the file left it empty or had no column."""
+    """Parsed rows in file order; ``tx_power`` is NaN where the file left it empty or had no column.
 
-    ids: npt.NDArray[np.str_]
+    Ids are kept once each: ``labels`` in order of first appearance and one ``codes`` entry per
+    row indexing them. A fixed-width string column would take the longest id's width for every
+    row (128 characters x 4 bytes x 8 million rows is 4 GB from a 256 MB file).
+    """
+
+    labels: tuple[str, ...]
+    codes: npt.NDArray[np.int32]
     t: npt.NDArray[np.float64]
     rssi: npt.NDArray[np.float64]
     tx_power: npt.NDArray[np.float64]
@@ -54,6 +62,13 @@ class RssiTable:
     def rows(self) -> int:
         """Number of data rows."""
         return int(self.t.size)
+
+    @property
+    def ids(self) -> npt.NDArray[np.object_]:
+        """Each row's id (an object array sharing the label strings)."""
+        labels = np.empty(len(self.labels), dtype=object)
+        labels[:] = self.labels
+        return np.asarray(labels[self.codes])
 
 
 def parse_rssi_csv(lines: Iterable[str], *, source: str = "<rssi csv>") -> RssiTable:
@@ -80,10 +95,12 @@ class _Parser(StrictCsv):
 
     def __init__(self) -> None:
         super().__init__()
-        self._ids: list[str] = []
-        self._t: list[float] = []
-        self._rssi: list[float] = []
-        self._tx: list[float] = []
+        # Typed arrays, not lists: a Python float in a list costs 32 bytes, here 8.
+        self._codes: dict[str, int] = {}
+        self._id_code = array("i")
+        self._t = array("d")
+        self._rssi = array("d")
+        self._tx = array("d")
 
     def row(self, number: int, fields: dict[str, str]) -> list[str]:
         """Check one row and keep it when good."""
@@ -106,19 +123,20 @@ class _Parser(StrictCsv):
                 problems,
             )
         if not problems:
-            self._ids.append(ident)
+            self._id_code.append(self._codes.setdefault(ident, len(self._codes)))
             self._t.append(t)
             self._rssi.append(rssi)
             self._tx.append(tx)
         return problems
 
     def table(self) -> RssiTable:
-        """The good rows as arrays."""
+        """The good rows as arrays (sharing the parser's buffers, no copy)."""
         return RssiTable(
-            np.asarray(self._ids, dtype=np.str_),
-            np.asarray(self._t, dtype=np.float64),
-            np.asarray(self._rssi, dtype=np.float64),
-            np.asarray(self._tx, dtype=np.float64),
+            tuple(self._codes),
+            np.frombuffer(self._id_code, dtype=np.intc).astype(np.int32, copy=False),
+            np.frombuffer(self._t, dtype=np.float64),
+            np.frombuffer(self._rssi, dtype=np.float64),
+            np.frombuffer(self._tx, dtype=np.float64),
         )
 
 

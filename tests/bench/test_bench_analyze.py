@@ -21,3 +21,10 @@ def test_run_reports_every_contact_and_both_smoothings() -> None:
     assert result["smoothing_units"] > 30
     for key in ("parse_rows_per_s", "engine_contacts_per_s", "smoothing_speedup"):
         assert result[key] > 0
+
+
+def test_ids_memory_does_not_grow_with_the_longest_id() -> None:
+    result = run(2_000, 10)
+    # 4 bytes a row plus the labels, against 128 characters x 4 bytes a row
+    assert result["ids_bytes_with_a_128_char_id"] < 4 * 2_001 + 200
+    assert result["baseline_fixed_width_ids_bytes"] == 2_001 * 128 * 4

@@ -147,6 +147,20 @@ def test_contacts_group_by_id() -> None:
     assert list(out) == ["a", "b"]
     assert out["a"].tc4tl
     assert not out["b"].tc4tl
+    # the same as integer codes into labels, listed in label order whatever the codes
+    codes = np.array([1] * t1.size + [0] * t2.size, dtype=np.int32)
+    coded = analyze_contacts(
+        codes, np.r_[t1, t2], np.r_[r1, r2], np.full(t1.size + t2.size, -20.0), labels=("b", "a")
+    )
+    assert coded == out
+    assert list(coded) == ["a", "b"]
+    for bad, labels, message in (
+        (ids, ("a", "b"), "integer codes"),
+        (codes, ("a", "a"), "distinct"),
+        (codes + 1, ("b", "a"), "outside 0..1"),
+    ):
+        with pytest.raises(InvalidInput, match=message):
+            analyze_contacts(bad, np.r_[t1, t2], np.r_[r1, r2], labels=labels)
 
 
 def test_gaen_view_feeds_the_cwa_preset() -> None:

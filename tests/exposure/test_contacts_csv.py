@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from bluezoned.errors import BadRecords, InvalidInput
@@ -83,3 +84,12 @@ def test_size_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rssi_csv, "MAX_RSSI_CSV_BYTES", 10)
     with pytest.raises(InvalidInput):
         parse_rssi_csv_bytes(b"id,t,rssi\na,1,-60\n")
+
+
+def test_ids_are_kept_once_each_whatever_their_length() -> None:
+    long_id = "x" * 128
+    table = parse_rssi_csv(["id,t,rssi", "a,1,-60", f"{long_id},2,-61", "a,3,-62"])
+    assert table.labels == ("a", long_id)
+    assert table.codes.tolist() == [0, 1, 0]
+    assert table.codes.dtype == np.int32  # 4 bytes a row, not 128 characters x 4 bytes
+    assert table.ids.tolist() == ["a", long_id, "a"]
