@@ -21,8 +21,12 @@ Per exposure:
   key's report type, days since onset and TRL: 2 (HIGH) when CWA rates it HIGH, else 1 (LOW,
   also below CWA's own LOW threshold); None for a key whose report type CWA cannot score
   (e.g. revoked). ``risk_score`` is CWA's normalized time: TRL value times weighted minutes,
-  summed over the windows (HIGH from 9 in one day). Each contact is scored alone; CWA's
-  aggregate over all contacts of a day is not computed here.
+  summed over the windows (HIGH from 9 in one day). Each contact is scored alone here;
+  ``cwa_days`` keeps its normalized time per UTC day, which ``verdict.py`` sums over all
+  exposures as CWA sums a day's windows.
+* ``minutes_close`` (with its 80 % interval), ``close_contact`` and ``close_score`` are the
+  engine's estimate and decision for its rule (``distance_m``, ``threshold_minutes``): the
+  configuration's ``[exposure]`` settings (:func:`engine_config`).
 """
 
 from __future__ import annotations
@@ -153,7 +157,7 @@ class ContactScore:
     """CWA's normalized time summed over the contact's windows."""
     cwa_days: tuple[tuple[int, float], ...] = ()
     """(UTC day number, normalized time) of the contact's windows CWA kept, summed per day: the
-    parts :func:`risk_by_day` adds up across contacts."""
+    parts :func:`bluezoned.verdict.verdict` adds up across contacts."""
 
 
 def score_contact(
