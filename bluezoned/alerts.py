@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from bluezoned.config import AlertsConfig
-from bluezoned.const import NOTIFY_TIMEOUT_SECONDS
+from bluezoned.const import NOTIFY_TIMEOUT_SECONDS, RISK_LEVEL_HIGH, RISK_LEVEL_LOW
 from bluezoned.store import ExposureRecord, Store
 from bluezoned.verdict import verdict
 
@@ -183,13 +183,20 @@ def _message(
     count = len(exposures)
     minutes = round(sum(e.duration_seconds for e in exposures) / 60)
     first = _iso(min(e.start for e in exposures))
-    text = f"{count} new exposure(s), about {minutes} min in all, first on {first}"
+    text = f"{count} new exposure(s), about {minutes} min heard in all, first on {first}"
+    close = sum(e.close_contact is True for e in exposures)
+    if close:
+        text += f"; {close} close contact(s) by the exposure engine's rule"
     if level is not None:
-        text += f", risk level {level}"
+        text += f"; risk {_level_name(level)} (Corona-Warn-App v2, each day's exposures summed)"
     if event == "risk_rise":
-        text += f" (up from {previous})"
+        text += f", up from {_level_name(previous)}"
         return "Exposure risk has risen", text
     return "Possible exposure", text
+
+
+def _level_name(level: int | None) -> str:
+    return {RISK_LEVEL_LOW: "LOW", RISK_LEVEL_HIGH: "HIGH"}.get(level or 0, str(level))
 
 
 def _iso(t: float) -> str:

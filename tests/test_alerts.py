@@ -145,6 +145,31 @@ async def test_a_second_low_contact_that_makes_the_day_high_is_a_rise(
     assert calls(out)[-1]["env"]["BLUEZONED_RISK_LEVEL"] == "2"  # type: ignore[index]
 
 
+async def test_the_notification_says_the_risk_and_the_close_contacts(store: Store) -> None:
+    shown: list[tuple[str, str]] = []
+
+    async def notifier(summary: str, body: str, limit_seconds: float) -> bool:
+        shown.append((summary, body))
+        return True
+
+    settings = AlertsConfig(desktop_notifications=True)
+    day = int(NOW // 86_400)
+    store.add_exposure(replace(exposure(risk=1), cwa_days=((day, 7.0),), close_contact=True))
+    await raise_alerts(store, settings, NOW, notifier=notifier)
+    store.add_exposure(replace(exposure(risk=1, offset=60), cwa_days=((day, 6.0),)))
+    await raise_alerts(store, settings, NOW + 60, notifier=notifier)
+    (first_summary, first), (rise_summary, rise) = shown
+    assert first_summary == "Possible exposure"
+    assert first.startswith("1 new exposure(s), about 15 min heard in all, first on ")
+    assert "; 1 close contact(s) by the exposure engine's rule" in first
+    assert first.endswith("; risk LOW (Corona-Warn-App v2, each day's exposures summed)")
+    assert rise_summary == "Exposure risk has risen"
+    assert "close contact" not in rise
+    assert rise.endswith(
+        "; risk HIGH (Corona-Warn-App v2, each day's exposures summed), up from LOW"
+    )
+
+
 async def test_a_hung_hook_is_killed_and_a_missing_one_reported(
     store: Store, tmp_path: Path
 ) -> None:
