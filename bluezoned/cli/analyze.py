@@ -18,6 +18,7 @@ from bluezoned.exposure.presets import (
     PROXIMITY_CALIBRATIONS,
     ProximityCalibration,
 )
+from bluezoned.exposure.rssi_csv import MAX_IDS
 from bluezoned.files import STDIN, read_bounded
 
 if TYPE_CHECKING:
@@ -89,6 +90,14 @@ if TYPE_CHECKING:
     metavar="MODEL",
     help="With --calibration: the receiving phone's model, for its fitted offset (e.g. SM-G973F).",
 )
+@click.option(
+    "--max-ids",
+    type=click.IntRange(1, 10_000_000),
+    default=MAX_IDS,
+    show_default=True,
+    help="Refuse FILE past this many distinct ids (transmitters): about 2,000 are analysed a "
+    "second, so an id column unique per row would take hours.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per id.")
 @click.pass_context
 def analyze(
@@ -103,6 +112,7 @@ def analyze(
     bucket_weights: str | None,
     calibration: str | None,
     rx_model: str | None,
+    max_ids: int,
     as_json: bool,
 ) -> None:
     """Summarise each transmitter of FILE (CSV: id,t,rssi[,tx_power]) and decide close contact.
@@ -138,7 +148,7 @@ def analyze(
     with translate_errors():
         source = "<stdin>" if str(file) == STDIN else str(file)
         data = read_bounded(file, MAX_RSSI_CSV_BYTES, what="an RSSI CSV")
-        table = parse_rssi_csv_bytes(data, source=source)
+        table = parse_rssi_csv_bytes(data, source=source, max_ids=max_ids)
         contacts = analyze_contacts(
             table.codes, table.t, table.rssi, table.tx_power, config=config, labels=table.labels
         )

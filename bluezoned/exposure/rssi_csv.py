@@ -33,12 +33,18 @@ from bluezoned.const import (
     TX_POWER_MIN_ACCEPTED,
 )
 from bluezoned.csvlines import NUMBER, StrictCsv
+from bluezoned.errors import InvalidInput
 
 REQUIRED_COLUMNS: Final = ("id", "t", "rssi")
 OPTIONAL_COLUMNS: Final = ("tx_power",)
 MAX_RSSI_CSV_BYTES: Final = 256 * 1024 * 1024
 """About 8 million rows of ~30 bytes: the parsed columns (28 bytes a row) stay near 230 MB,
 the decoded text adds at most the file's size while parsing; split larger files."""
+MAX_IDS: Final = 200_000
+"""Distinct ids (transmitters) per file by default: a border kiosk's day of rotating
+identifiers is in the tens of thousands, and at about 2,000 contacts a second this many take
+under two minutes. A file with an id per row (8 million) would take an hour, so it is refused
+at the line that passes the bound, before its memory grows."""
 MAX_ID_CHARS: Final = 128
 """Room for a hex RPI (32), a MAC address or a readable label."""
 
@@ -71,17 +77,23 @@ class RssiTable:
         return np.asarray(labels[self.codes])
 
 
-def parse_rssi_csv(lines: Iterable[str], *, source: str = "<rssi csv>") -> RssiTable:
-    """Parse CSV lines (line 1 first, trailing newlines allowed); raise BadRecords if any is bad."""
-    parser = _Parser()
+def parse_rssi_csv(
+    lines: Iterable[str], *, source: str = "<rssi csv>", max_ids: int = MAX_IDS
+) -> RssiTable:
+    """Parse CSV lines (line 1 first, trailing newlines allowed); raise BadRecords if any is bad,
+    InvalidInput as soon as a line brings the distinct ids past ``max_ids``."""
+    parser = _Parser(source, max_ids)
     parser.feed_lines(lines)
     parser.check(source, "nothing was analysed")
     return parser.table()
 
 
-def parse_rssi_csv_bytes(data: bytes, *, source: str = "<rssi csv>") -> RssiTable:
-    """Parse a whole file's bytes: InvalidInput when too large, BadRecords naming undecodable lines."""
-    parser = _Parser()
+def parse_rssi_csv_bytes(
+    data: bytes, *, source: str = "<rssi csv>", max_ids: int = MAX_IDS
+) -> RssiTable:
+    """Parse a whole file's bytes: InvalidInput when too large or with more than ``max_ids``
+    distinct ids, BadRecords naming undecodable lines."""
+    parser = _Parser(source, max_ids)
     parser.feed_bytes(data, source=source, max_bytes=MAX_RSSI_CSV_BYTES, what="an RSSI CSV")
     parser.check(source, "nothing was analysed")
     return parser.table()
@@ -93,8 +105,10 @@ class _Parser(StrictCsv):
     required = REQUIRED_COLUMNS
     optional = OPTIONAL_COLUMNS
 
-    def __init__(self) -> None:
+    def __init__(self, source: str, max_ids: int) -> None:
         super().__init__()
+        self._source = source
+        self._max_ids = max_ids
         # Typed arrays, not lists: a Python float in a list costs 32 bytes, here 8.
         self._codes: dict[str, int] = {}
         self._id_code = array("i")
@@ -123,7 +137,14 @@ class _Parser(StrictCsv):
                 problems,
             )
         if not problems:
-            self._id_code.append(self._codes.setdefault(ident, len(self._codes)))
+            code = self._codes.setdefault(ident, len(self._codes))
+            if code == self._max_ids:
+                raise InvalidInput(
+                    f"{self._source}:{number}: more than {self._max_ids:,} distinct ids; each id "
+                    "is one transmitter, and the engine takes about a millisecond per "
+                    "transmitter (is the id column unique per row?)"
+                )
+            self._id_code.append(code)
             self._t.append(t)
             self._rssi.append(rssi)
             self._tx.append(tx)

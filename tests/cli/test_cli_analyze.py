@@ -222,3 +222,15 @@ def test_bucket_edges_and_weights(tmp_path: Path) -> None:
         result = CliRunner().invoke(analyze, [str(path), *options])
         assert result.exit_code == 2
         assert message in result.stderr
+
+
+def test_too_many_distinct_ids_are_refused_with_the_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "ids.csv"
+    path.write_text("id,t,rssi\n" + "".join(f"row{i},{T0 + i},-60\n" for i in range(30)))
+    refused = CliRunner().invoke(analyze, [str(path), "--max-ids", "20"])
+    assert refused.exit_code == 1
+    assert f"{path}:22: more than 20 distinct ids" in refused.stderr
+    assert refused.stdout == ""
+    allowed = CliRunner().invoke(analyze, [str(path), "--max-ids", "30", "--json"])
+    assert allowed.exit_code == 0, allowed.output
+    assert len(json.loads(allowed.stdout)) == 30

@@ -93,3 +93,15 @@ def test_ids_are_kept_once_each_whatever_their_length() -> None:
     assert table.codes.tolist() == [0, 1, 0]
     assert table.codes.dtype == np.int32  # 4 bytes a row, not 128 characters x 4 bytes
     assert table.ids.tolist() == ["a", long_id, "a"]
+
+
+def test_distinct_ids_are_bounded_at_the_line_that_passes_the_bound() -> None:
+    lines = ["id,t,rssi", *(f"u{i % 5},{i},-60" for i in range(50))]
+    assert len(parse_rssi_csv(lines, max_ids=5).labels) == 5  # repeats are free
+    with pytest.raises(InvalidInput, match=r"f.csv:7: more than 5 distinct ids"):
+        parse_rssi_csv(
+            ["id,t,rssi", *(f"u{i},{i},-60" for i in range(50))], source="f.csv", max_ids=5
+        )
+    data = ("id,t,rssi\n" + "".join(f"u{i},{i},-60\n" for i in range(50))).encode()
+    with pytest.raises(InvalidInput, match="unique per row"):
+        parse_rssi_csv_bytes(data, max_ids=49)
