@@ -417,6 +417,19 @@ def evaluate(
     )
 
 
+def track_distance(track: str, pairs: Sequence[Pair]) -> dict[str, dict[str, float]]:
+    """The per-segment distance metric of the track (``distance.evaluate_distance``)."""
+    from bench.accuracy.distance import evaluate_distance
+
+    config = engine_base_config(track)
+    return evaluate_distance(
+        _prepared(track, pairs, config),
+        [p.unit_median_rssi for p in pairs],
+        [p.scenario for p in pairs],
+        config,
+    )
+
+
 PRESET_SOURCES: Final = {
     "exp05": "DP-3T bt-measurements exp05 (dense, 5 scenarios), attenuation = tx_power column "
     "(-20/-21 dBm advertiser power) - rssi",

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from bench.accuracy.distance import evaluate_distance
 from bench.accuracy.learned import (
     CANDIDATES,
     OFFSET_MODES,
@@ -255,3 +256,32 @@ def test_shipped_presets_are_what_the_bench_fits() -> None:
         assert fitted.score_map == pytest.approx(shipped.score_map, abs=1e-4)
         assert dict(fitted.rx_model_offsets) == pytest.approx(dict(shipped.rx_model_offsets))
         assert dict(fitted.tx_model_offsets) == pytest.approx(dict(shipped.tx_model_offsets))
+
+
+def test_distance_per_segment_recovers_planted_distances() -> None:
+    rng = np.random.default_rng(5)
+    units, scen, median_rssi = [], [], []
+    for k in range(80):
+        d = float(rng.choice([0.6, 1.5, 2.4, 5.0]))  # between the thresholds 1.2, 1.8, 3 m
+        rx, tx = str(rng.choice(list(RX_OFFSET))), str(rng.choice(list(TX_OFFSET)))
+        n = int(rng.integers(10, 40))
+        level = 50 + 20 * np.log10(d) + RX_OFFSET[rx] + TX_OFFSET[tx] + rng.normal(0, 1, n)
+        f = np.zeros((n, len(UNIT_FEATURES)))
+        f[:, 0] = level
+        units.append(PairUnits(f, np.full(n, 60.0), np.full(n, d), rx, tx))
+        scen.append(f"s{k % 4}")
+        # the naive statistic sees the same distance through a noisier RSSI
+        median_rssi.append(-(50 + 20 * np.log10(d) + rng.normal(0, 12, n)))
+    result = evaluate_distance(units, median_rssi, scen, EngineConfig())
+    assert set(result) == {"engine", "engine, tuned", "naive", "segments"}
+    assert result["segments"]["n"] == sum(u.truth.size for u in units)
+    for row in (result["engine"], result["engine, tuned"], result["naive"]):
+        assert set(row) == {"1.2 m", "1.8 m", "3 m", "total"}
+        assert row["total"] == pytest.approx(row["1.2 m"] + row["1.8 m"] + row["3 m"])
+    # tuned on the engine's level, with the model offsets removed, nearly every segment is on
+    # its side; the naive RSSI carries 12 dB of noise and no offsets are removed from it
+    assert result["engine, tuned"]["total"] < 0.5
+    assert result["naive"]["total"] > 2 * result["engine, tuned"]["total"]
+    # the model's own estimate is a posterior under a wide prior: worse than tuned, far from
+    # always-wrong (3)
+    assert result["engine, tuned"]["total"] <= result["engine"]["total"] < 1.5
