@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from bluezoned.config import AlertsConfig
-from bluezoned.const import NOTIFY_TIMEOUT_SECONDS, RISK_LEVEL_HIGH, RISK_LEVEL_LOW
+from bluezoned.const import NOTIFY_TIMEOUT_SECONDS
+from bluezoned.exposure.presets import risk_level_name
 from bluezoned.store import ExposureRecord, Store
 from bluezoned.verdict import verdict
 
@@ -55,10 +56,10 @@ async def raise_alerts(
     notifier: Notifier | None = None,
 ) -> AlertReport | None:
     """Announce the store's unalerted exposures once and mark them; None when there are none."""
-    fresh = store.exposures(unalerted_only=True)
+    everything = store.exposures()
+    fresh = [e for e in everything if e.alerted_at is None]
     if not fresh:
         return None
-    everything = store.exposures()
     # The level is CWA's over every exposure: a new contact can make an earlier day HIGH.
     level = verdict(everything).risk_level
     previous = verdict([e for e in everything if e.alerted_at is not None]).risk_level
@@ -188,15 +189,11 @@ def _message(
     if close:
         text += f"; {close} close contact(s) by the exposure engine's rule"
     if level is not None:
-        text += f"; risk {_level_name(level)} (Corona-Warn-App v2, each day's exposures summed)"
+        text += f"; risk {risk_level_name(level)} (Corona-Warn-App v2, each day's exposures summed)"
     if event == "risk_rise":
-        text += f", up from {_level_name(previous)}"
+        text += f", up from {risk_level_name(previous)}"
         return "Exposure risk has risen", text
     return "Possible exposure", text
-
-
-def _level_name(level: int | None) -> str:
-    return {RISK_LEVEL_LOW: "LOW", RISK_LEVEL_HIGH: "HIGH"}.get(level or 0, str(level))
 
 
 def _iso(t: float) -> str:

@@ -62,7 +62,7 @@ from bluezoned.const import (
 )
 from bluezoned.errors import BluezonedError, InvalidInput
 from bluezoned.exposure import keyfile, keys
-from bluezoned.exposure.presets import RISK_HIGH, RISK_LOW
+from bluezoned.exposure.presets import risk_level_name
 from bluezoned.matching import match_new_keys
 from bluezoned.models import Tek
 from bluezoned.sim.bluez import AdapterConfig, Report, SimulatedBluez
@@ -118,8 +118,6 @@ EXPORT_DELAY: Final = 3 * 3600
 SYNC_DELAY: Final = 10 * 60
 UPLOAD_DAYS: Final = 14
 START_TIMEOUT: Final = 15.0
-
-_RISK_NAMES: Final = {RISK_LOW: "LOW", RISK_HIGH: "HIGH"}
 
 
 class DemoUnavailable(BluezonedError):
@@ -646,7 +644,7 @@ def _narrate_exposures(
         if e.risk_level is None:
             risk = "risk not scored by this matcher"
         else:
-            name = _RISK_NAMES.get(e.risk_level, str(e.risk_level))
+            name = risk_level_name(e.risk_level)
             risk = f"CWA v2 risk {name} (normalized time {e.risk_score or 0:.1f})"
         echo(
             f"EXPOSURE: a diagnosed key heard {_when(e.start)}..{_when(e.end)} in "

@@ -18,6 +18,12 @@ RISK_LOW: Final = RISK_LEVEL_LOW
 RISK_HIGH: Final = RISK_LEVEL_HIGH
 """CWA's RiskLevel enum values (``RiskCalculationParameters.proto``: 1 LOW, 2 HIGH)."""
 
+
+def risk_level_name(level: int | None) -> str:
+    """ "LOW" or "HIGH" for CWA's levels; any other level as its number ("none" for None)."""
+    return {RISK_LOW: "LOW", RISK_HIGH: "HIGH"}.get(level or 0, str(level).lower())
+
+
 INFECTIOUSNESS_NONE: Final = 0
 INFECTIOUSNESS_STANDARD: Final = 1
 INFECTIOUSNESS_HIGH: Final = 2
