@@ -64,6 +64,7 @@ from bluezoned.const import (
     SYNC_RETRIES,
 )
 from bluezoned.errors import ConfigError, InvalidInput
+from bluezoned.exposure.contacts import EngineConfig
 from bluezoned.exposure.keyfile import TrustedKey, load_trusted_key
 from bluezoned.exposure.presets import PROXIMITY_CALIBRATIONS
 from bluezoned.files import read_bounded
@@ -148,15 +149,19 @@ class AlertsConfig:
     desktop_notifications: bool = True
 
 
+_ENGINE: Final = EngineConfig()
+"""The engine's own defaults, which [exposure] starts from."""
+
+
 @dataclass(frozen=True, slots=True)
 class ExposureSettings:
     """How the exposure engine judges a matched contact on this device: the close-contact rule,
     the receiver's RSSI correction and, optionally, a shipped calibration (a dense-scanning one:
     the daemon hears every advert) with the receiver model whose fitted offset applies."""
 
-    distance_m: float = 2.0
-    minutes: float = 15.0
-    rx_correction: float = 0.0
+    distance_m: float = _ENGINE.distance_m
+    minutes: float = _ENGINE.minutes
+    rx_correction: float = _ENGINE.rx_correction
     calibration: str | None = None
     rx_model: str | None = None
 
