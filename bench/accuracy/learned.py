@@ -19,13 +19,11 @@ import numpy.typing as npt
 from bench.accuracy.data import FloatArray
 from bench.accuracy.metrics import fit_platt, ndcf
 from bluezoned.exposure.contacts import (
-    REPORTED_DISTANCES_M,
     UNIT_FEATURES,
     EngineConfig,
     UnitClassifier,
     attenuation,
     observation_units,
-    p_within_many,
     unit_features,
 )
 from bluezoned.exposure.presets import ProximityCalibration
@@ -237,13 +235,9 @@ def choose_and_fit(
 A1_GRID: Final = np.arange(40.0, 80.5, 2.5)
 """1-m attenuations tried for the decision calibration: nDCF is piecewise constant, so a coarse
 grid (with the threshold grid) keeps the joint search from fitting the training noise."""
-A1_DURATION_GRID: Final = np.arange(20.0, 80.25, 0.5)
+A1_DURATION_GRID: Final = np.arange(40.0, 80.25, 0.5)
 """1-m attenuations tried for the duration calibration: the training MAE is smooth in the 1-m
 attenuation, and 2.5-dB steps left up to 0.2 min of held-out MAE on the table (DP-3T exp05)."""
-EXPONENT_GRID: Final = np.arange(1.5, 5.01, 0.5)
-"""Exponents tried with them. The duration model is fitted on the minutes within every distance
-the engine reports (``REPORTED_DISTANCES_M``), so its exponent is one of its fitted parameters:
-an effective one, with σ and the prior, not the physical path-loss exponent (about 1.2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +255,6 @@ class PathLossFit:
     """Shadowing σ of the path-loss model when set apart from the engine default."""
     score_map: tuple[float, float] | None = None
     """Platt map of the decision margin (minutes) to P(close contact), fitted on the pairs."""
-    exponent_minutes: float | None = None
-    """The duration model's exponent, fitted with ``a1_minutes`` (None: the engine default)."""
 
     def calibration(
         self, name: str, regime: str, distance: float, minutes: float, source: str = ""
@@ -274,7 +266,6 @@ class PathLossFit:
             distance_m=distance,
             minutes=minutes,
             att_at_1m=self.a1_minutes,
-            exponent=self.exponent_minutes,
             decision_att_at_1m=self.a1_decision,
             decision_minutes=self.theta,
             sigma_db=None if self.sigma_db is None else round(self.sigma_db, 2),
@@ -307,62 +298,6 @@ def _pathloss_grid(
     return out
 
 
-_DURATION_FITS: dict[tuple[object, ...], tuple[float, float]] = {}
-"""Duration fits by (pairs, offsets, σ): they do not depend on the (d, T) rule, and the
-evaluation asks for the same fold once per rule."""
-
-
-def fit_duration(
-    pairs: Sequence[PairUnits], offsets: Offsets, config: EngineConfig
-) -> tuple[float, float]:
-    """The (1-m attenuation, exponent) whose expected minutes within each of
-    ``REPORTED_DISTANCES_M`` have the smallest summed mean absolute error on these pairs (truth:
-    the tracked units whose median camera distance is within that distance)."""
-    key = (
-        tuple(id(p) for p in pairs),
-        tuple(sorted(offsets.rx.items())),
-        tuple(sorted(offsets.tx.items())),
-        config.model.sigma_db,
-        config.model.prior_min_m,
-        config.model.prior_max_m,
-    )
-    if key in _DURATION_FITS:
-        return _DURATION_FITS[key]
-    level = np.concatenate([shifted(p, offsets)[:, 0] for p in pairs])
-    weight = np.concatenate([p.weight_s for p in pairs]) / 60.0
-    truth = np.concatenate([p.truth for p in pairs])
-    owner = np.repeat(np.arange(len(pairs)), [p.weight_s.size for p in pairs])
-    # Levels repeat (medians of whole-dB attenuations): each pair's unit minutes per distinct
-    # level, so the model is evaluated once per level and the pairs by one product.
-    levels, index = np.unique(level, return_inverse=True)
-    minutes_at = np.zeros((len(pairs), levels.size))
-    np.add.at(minutes_at, (owner, index), weight)
-    observed = {
-        x: np.bincount(
-            owner,
-            weights=np.where(np.isfinite(truth) & (truth <= x), weight, 0.0),
-            minlength=len(pairs),
-        )
-        for x in REPORTED_DISTANCES_M
-    }
-    best: tuple[float, float, float] | None = None
-    for exponent in EXPONENT_GRID.tolist():
-        # p_within depends on level − a1 only: one call covers every 1-m attenuation.
-        model = replace(config.model, att_at_1m=0.0, exponent=exponent)
-        probs = p_within_many(
-            levels[:, None] - A1_DURATION_GRID[None, :], REPORTED_DISTANCES_M, model
-        )
-        error = np.zeros(A1_DURATION_GRID.size)
-        for x in REPORTED_DISTANCES_M:
-            error += np.abs(minutes_at @ probs[x] - observed[x][:, None]).mean(axis=0)
-        j = int(np.argmin(error))
-        if best is None or error[j] < best[0] - 1e-12:
-            best = (float(error[j]), float(A1_DURATION_GRID[j]), exponent)
-    assert best is not None
-    _DURATION_FITS[key] = (best[1], best[2])
-    return best[1], best[2]
-
-
 def fit_pathloss(
     pairs: Sequence[PairUnits],
     truth_minutes: FloatArray,
@@ -377,7 +312,8 @@ def fit_pathloss(
     if sigma_db is not None:
         config = replace(config, model=replace(config.model, sigma_db=sigma_db))
     offsets = fit_offsets(pairs, mode)
-    a1_minutes, exponent = fit_duration(pairs, offsets, config)
+    fine = _pathloss_grid(pairs, offsets, distance, config, A1_DURATION_GRID)
+    j = int(np.argmin(np.abs(fine - truth_minutes[:, None]).mean(axis=0)))
     grid = _pathloss_grid(pairs, offsets, distance, config)
     y = truth_minutes >= minutes
     _, jd, theta = min(
@@ -386,7 +322,7 @@ def fit_pathloss(
     sigma = None if sigma_db is None else float(sigma_db)
     score_map = fit_platt(grid[:, jd] - theta, y)
     return PathLossFit(
-        mode, offsets, a1_minutes, float(A1_GRID[jd]), theta, sigma, score_map, exponent
+        mode, offsets, float(A1_DURATION_GRID[j]), float(A1_GRID[jd]), theta, sigma, score_map
     )
 
 

@@ -260,12 +260,7 @@ def calibrated_config(
         minutes=calibration.minutes,
         regime="dense" if calibration.regime == "dense" else "sparse",
         rx_correction=base.rx_correction + calibration.offset(rx_model, tx_model),
-        model=replace(
-            base.model,
-            att_at_1m=calibration.att_at_1m,
-            sigma_db=sigma,
-            exponent=base.model.exponent if calibration.exponent is None else calibration.exponent,
-        ),
+        model=replace(base.model, att_at_1m=calibration.att_at_1m, sigma_db=sigma),
         decision_model=replace(
             base.model, att_at_1m=calibration.decision_att_at_1m, sigma_db=sigma
         ),

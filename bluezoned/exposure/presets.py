@@ -236,10 +236,6 @@ class ProximityCalibration:
     decision_minutes: float
     sigma_db: float | None = None
     """Shadowing σ (dB) of the path-loss model it was fitted with; None = the engine default."""
-    exponent: float | None = None
-    """The duration model's exponent, fitted with ``att_at_1m`` on the minutes within every
-    reported distance (1-3 m); None = the engine default. An effective parameter of the model
-    with its σ and prior, not the physical path-loss exponent. The decision keeps the default."""
     score_map: tuple[float, float] | None = None
     """(intercept, slope) of ``P(close contact) = σ(intercept + slope · margin)``, the margin
     being the decision's expected minutes less its threshold: a logistic (Platt) map fitted on
@@ -263,11 +259,10 @@ DP3T_EXP05_2M_15MIN: Final = ProximityCalibration(
     regime="dense",
     distance_m=2.0,
     minutes=15.0,
-    att_at_1m=45.5,
+    att_at_1m=51.0,
     decision_att_at_1m=60.0,
     decision_minutes=12.5,
     sigma_db=5.8,
-    exponent=4.0,
     score_map=(-1.7378, 0.1868),
     rx_model_offsets=(
         ("SM-A405FN", 1.68),
@@ -288,8 +283,7 @@ DP3T_EXP05_2M_15MIN: Final = ProximityCalibration(
     attenuation_scale="DP-3T bt-measurements exp05 (dense, 5 scenarios), attenuation = "
     "tx_power column (-20/-21 dBm advertiser power) - rssi",
     source="bench/accuracy --fit-presets (2026-11-30): all scenarios, offset mode rx_tx_model "
-    "and sigma by inner leave-one-scenario-out residual, duration model (1-m attenuation and "
-    "exponent) on the minutes within 1-3 m, score by a Platt map of the margin",
+    "and sigma by inner leave-one-scenario-out residual, 1-m attenuation on a 0.5-dB grid, score by a Platt map of the margin",
 )
 """Dense (continuous-scan) calibration fitted on every DP-3T exp05 scenario; its held-out
 (leave-one-scenario-out) accuracy is what ``make accuracy`` reports. On the DP-3T app's
@@ -300,11 +294,10 @@ DP3T_EXP34_2M_15MIN: Final = ProximityCalibration(
     regime="sparse",
     distance_m=2.0,
     minutes=15.0,
-    att_at_1m=38.5,
+    att_at_1m=45.0,
     decision_att_at_1m=62.5,
     decision_minutes=18.0,
     sigma_db=5.8,
-    exponent=4.0,
     score_map=(-2.1404, 0.2672),
     rx_model_offsets=(
         ("SM-A405FN", 2.75),
@@ -325,8 +318,7 @@ DP3T_EXP34_2M_15MIN: Final = ProximityCalibration(
     attenuation_scale="DP-3T bt-measurements exp34 (real GAEN, 6 scenarios), attenuation = "
     "-24 - (rssi + 5) (Google's Samsung entry)",
     source="bench/accuracy --fit-presets (2026-11-30): all scenarios, offset mode rx_tx_model "
-    "and sigma by inner leave-one-scenario-out residual, duration model (1-m attenuation and "
-    "exponent) on the minutes within 1-3 m, score by a Platt map of the margin",
+    "and sigma by inner leave-one-scenario-out residual, score by a Platt map of the margin",
 )
 """Duty-cycled (GAEN) calibration fitted on every DP-3T exp34 scenario, on GAEN's scale. The
 offsets cover only these six Samsung models (unknown models get 0)."""

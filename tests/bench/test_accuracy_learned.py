@@ -18,7 +18,6 @@ from bench.accuracy.learned import (
     choose_offsets_by_residual,
     choose_pathloss,
     expected_minutes,
-    fit_duration,
     fit_logistic,
     fit_offsets,
     fit_pathloss,
@@ -251,34 +250,12 @@ def test_shipped_presets_are_what_the_bench_fits() -> None:
     ):
         fitted = fit_preset(track, loader(), 2.0, 15.0)
         assert fitted.att_at_1m == shipped.att_at_1m
-        assert fitted.exponent == shipped.exponent
         assert fitted.decision_att_at_1m == shipped.decision_att_at_1m
         assert fitted.decision_minutes == shipped.decision_minutes
         assert fitted.sigma_db == pytest.approx(shipped.sigma_db, abs=0.01)
         assert fitted.score_map == pytest.approx(shipped.score_map, abs=1e-4)
         assert dict(fitted.rx_model_offsets) == pytest.approx(dict(shipped.rx_model_offsets))
         assert dict(fitted.tx_model_offsets) == pytest.approx(dict(shipped.tx_model_offsets))
-
-
-def test_duration_fit_recovers_the_model_that_made_the_minutes() -> None:
-    """Units whose camera distance is drawn from the engine's own model at (44 dB, n = 3): the
-    joint fit over 1-3 m finds those parameters, and a fit fixed at the default exponent is worse."""
-    rng = np.random.default_rng(11)
-    config = EngineConfig()
-    true = replace(config.model, att_at_1m=44.0, exponent=3.0, sigma_db=4.0)
-    pairs = []
-    for _ in range(150):
-        n = 30
-        d = np.exp(rng.uniform(np.log(0.3), np.log(8.0), n))  # the model's log-uniform prior
-        level = true.att_at_1m + 10 * true.exponent * np.log10(d) + rng.normal(0, 4.0, n)
-        f = np.zeros((n, len(UNIT_FEATURES)))
-        f[:, 0] = np.round(level * 2) / 2  # half-dB levels, as smoothed whole-dB attenuations
-        pairs.append(PairUnits(f, np.full(n, 60.0), d, "", ""))
-    fitted = replace(config, model=replace(config.model, sigma_db=4.0))
-    a1, exponent = fit_duration(pairs, fit_offsets(pairs, "none"), fitted)
-    assert exponent == 3.0
-    assert abs(a1 - 44.0) <= 1.0
-    assert fit_duration(pairs, fit_offsets(pairs, "none"), fitted) == (a1, exponent)  # cached
 
 
 def test_distance_per_segment_recovers_planted_distances() -> None:

@@ -68,11 +68,6 @@ def test_calibrated_config_applies_every_fitted_number() -> None:
     assert tight.model.sigma_db == 6.0
     assert tight.decision_model is not None
     assert tight.decision_model.sigma_db == 6.0
-    # a fitted exponent is the duration model's; the decision keeps the base exponent
-    steep = calibrated_config(_cal(exponent=4.0), base)
-    assert steep.model.exponent == 4.0
-    assert steep.decision_model is not None
-    assert steep.decision_model.exponent == base.model.exponent
     with pytest.raises(InvalidInput):
         calibrated_config(_cal(regime="bogus"), base)
 
@@ -106,8 +101,7 @@ def test_shipped_calibrations_are_well_formed() -> None:
     for cal in PROXIMITY_CALIBRATIONS.values():
         assert cal.regime in ("dense", "sparse")
         assert (cal.distance_m, cal.minutes) == (2.0, 15.0)
-        assert 20.0 <= cal.att_at_1m <= 80.0
-        assert cal.exponent is None or 1.0 <= cal.exponent <= 6.0
+        assert 30.0 <= cal.att_at_1m <= 80.0
         assert 30.0 <= cal.decision_att_at_1m <= 80.0
         assert 0.0 <= cal.decision_minutes <= 40.0
         assert cal.source
