@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -125,3 +126,54 @@ def load_tram() -> Tram:
     minutes = np.loadtxt(folder / "dublintram_dataset_attenuations.txt", comments="#", ndmin=2)
     distance = np.loadtxt(folder / "dublintram_dataset_distances.txt", comments="#", ndmin=1)
     return Tram(minutes, np.asarray(TRAM_EDGES, dtype=np.float64), distance)
+
+
+@dataclass(frozen=True, slots=True)
+class HeraldLog:
+    """One Herald robot log as seen by one phone: who heard whom, and per report the time (s),
+    the RSSI (dBm) and the robot's distance (m)."""
+
+    receiver: str
+    transmitter: str
+    t: FloatArray
+    rssi: FloatArray
+    distance: FloatArray
+
+
+def herald_folder() -> Path:
+    """Where the Herald raw RSSI logs are (read in place)."""
+    return rssi_dir() / "herald-analysis" / "reference-data" / "rssi-raw-edison"
+
+
+def herald_logs(folder: Path | None = None) -> Iterator[HeraldLog]:
+    """Every phone's side of every Herald test in ``metadata.csv`` whose log is present."""
+    folder = herald_folder() if folder is None else folder
+    with open(folder / "metadata.csv", newline="") as fh:
+        tests = list(csv.DictReader(fh))
+    for test in tests:
+        for side, other in (("a", "b"), ("b", "a")):
+            name = test[f"filenamephone{side}"].strip()
+            path = folder / (name + ".gz")
+            if not name or not path.is_file():
+                continue
+            t, rssi, distance = read_herald_log(path)
+            yield HeraldLog(test[f"phone{side}name"], test[f"phone{other}name"], t, rssi, distance)
+
+
+HERALD_COLUMNS: Final = ["time", "rssi", "distance"]
+
+
+def read_herald_log(path: Path) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(seconds, RSSI dBm, distance m) of one log; times parsed once per distinct second."""
+    with gzip.open(path, "rt", newline="") as fh:
+        lines = fh.read().splitlines()
+    if not lines or lines[0].split(",") != HERALD_COLUMNS:
+        raise ValueError(f"{path}: expected the columns {','.join(HERALD_COLUMNS)}")
+    rows = [ln.split(",") for ln in lines[1:] if ln]
+    if not rows:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    times, rssi, cm = zip(*rows, strict=True)
+    uniq, inv = np.unique(np.asarray(times), return_inverse=True)
+    secs = uniq.astype("datetime64[s]").astype(np.int64)
+    t = secs[inv].astype(np.float64)
+    return t, np.asarray(rssi, dtype=np.float64), np.asarray(cm, dtype=np.float64) / 100.0

@@ -17,8 +17,6 @@ engine's shifted by ENGINE_TX_SHIFT_DB to fit its calibration grid).
 
 from __future__ import annotations
 
-import csv
-import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from typing import Final
 
 import numpy as np
 
-from bench.accuracy.data import FloatArray, rssi_dir
+from bench.accuracy.data import FloatArray, herald_logs
 from bench.accuracy.learned import OffsetMode, PairUnits, PathLossFit, fit_pathloss, prepare
 from bench.accuracy.metrics import ndcf
 from bench.accuracy.tracks import (
@@ -140,43 +138,13 @@ class LongTrack:
     sequences, so that one draw's luck is visible."""
 
 
-def herald_folder() -> Path:
-    """Where the Herald raw RSSI logs are (read in place)."""
-    return rssi_dir() / "herald-analysis" / "reference-data" / "rssi-raw-edison"
-
-
 def load_segments(folder: Path | None = None) -> list[Segment]:
     """Every dwell of every Herald log as a segment (distance > 0, ≥ 4 min). Tests 23-26 step
     1 cm with about 3 min logged per step, so none of their dwells (models P3, 6S+, 8+) qualify."""
-    folder = herald_folder() if folder is None else folder
-    with open(folder / "metadata.csv", newline="") as fh:
-        tests = list(csv.DictReader(fh))
     out: list[Segment] = []
-    for test in tests:
-        for side, other in (("a", "b"), ("b", "a")):
-            name = test[f"filenamephone{side}"].strip()
-            path = folder / (name + ".gz")
-            if not name or not path.is_file():
-                continue
-            t, rssi, dist = _read_log(path)
-            out.extend(
-                split_segments(t, rssi, dist, test[f"phone{side}name"], test[f"phone{other}name"])
-            )
+    for log in herald_logs(folder):
+        out.extend(split_segments(log.t, log.rssi, log.distance, log.receiver, log.transmitter))
     return out
-
-
-def _read_log(path: Path) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(seconds, RSSI dBm, distance m) of one log; times parsed once per distinct second."""
-    with gzip.open(path, "rt", newline="") as fh:
-        lines = fh.read().splitlines()[1:]
-    rows = [ln.split(",") for ln in lines if ln]
-    if not rows:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
-    times, rssi, cm = zip(*rows, strict=True)
-    uniq, inv = np.unique(np.asarray(times), return_inverse=True)
-    secs = uniq.astype("datetime64[s]").astype(np.int64)
-    t = secs[inv].astype(np.float64)
-    return t, np.asarray(rssi, dtype=np.float64), np.asarray(cm, dtype=np.float64) / 100.0
 
 
 def split_segments(

@@ -3,14 +3,12 @@ nDCF at 1.2/1.8/3.0 m, leave-one-receiver-model-out (the situation of an unknown
 
 from __future__ import annotations
 
-import csv
-import gzip
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 
-from bench.accuracy.data import FloatArray, rssi_dir
+from bench.accuracy.data import FloatArray, herald_logs
 from bench.accuracy.metrics import best_threshold, ndcf
 from bluezoned.const import FLEET_TX_REFERENCE_DB
 from bluezoned.exposure.contacts import PathLossModel, p_within
@@ -34,42 +32,27 @@ class Windows:
 
 def load_herald_windows() -> Windows:
     """Cut every Herald log into 60-s windows of constant distance (parked distance 0 dropped)."""
-    folder = rssi_dir() / "herald-analysis" / "reference-data" / "rssi-raw-edison"
     rx: list[str] = []
     tx: list[str] = []
     dist: list[float] = []
     med: list[float] = []
     mx: list[float] = []
-    with open(folder / "metadata.csv", newline="") as fh:
-        tests = list(csv.DictReader(fh))
-    for test in tests:
-        for side, other in (("a", "b"), ("b", "a")):
-            name = test[f"filenamephone{side}"].strip()
-            path = folder / (name + ".gz")
-            if not name or not path.is_file():
+    for log in herald_logs():
+        if not log.t.size:
+            continue
+        t, r, d = log.t, log.rssi, log.distance
+        run = np.r_[0, np.cumsum(np.diff(d) != 0)]
+        key = run * 100_000 + (t - t[0]) // WINDOW_S
+        _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+        for g in np.flatnonzero(counts >= MIN_SAMPLES):
+            sel = inv == g
+            if d[sel][0] <= 0:
                 continue
-            times, rssi, cm = [], [], []
-            with gzip.open(path, "rt", newline="") as fh:
-                for row in csv.DictReader(fh):
-                    times.append(row["time"])
-                    rssi.append(float(row["rssi"]))
-                    cm.append(float(row["distance"]))
-            if not times:
-                continue
-            t = np.array(times, dtype="datetime64[s]").astype(np.int64)
-            r, d = np.array(rssi), np.array(cm) / 100.0
-            run = np.r_[0, np.cumsum(np.diff(d) != 0)]
-            key = run * 100_000 + (t - t[0]) // WINDOW_S
-            _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-            for g in np.flatnonzero(counts >= MIN_SAMPLES):
-                sel = inv == g
-                if d[sel][0] <= 0:
-                    continue
-                rx.append(test[f"phone{side}name"])
-                tx.append(test[f"phone{other}name"])
-                dist.append(float(d[sel][0]))
-                med.append(float(np.median(r[sel])))
-                mx.append(float(r[sel].max()))
+            rx.append(log.receiver)
+            tx.append(log.transmitter)
+            dist.append(float(d[sel][0]))
+            med.append(float(np.median(r[sel])))
+            mx.append(float(r[sel].max()))
     return Windows(np.array(rx), np.array(tx), np.array(dist), np.array(med), np.array(mx))
 
 
