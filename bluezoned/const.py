@@ -43,6 +43,8 @@ BLUEZONE_SERVICE_UUID16: Final = 0x4E56
 BLUEZONE_SERVICE_UUID: Final = "00004e56-0000-1000-8000-00805f9b34fb"
 BLUEZONE_COMPANY_ID: Final = 0x22B5
 BLUEZONE_ID_LENGTH: Final = 12
+DB_FILENAME: Final = "bluezoned.db"
+"""The device store's file name inside the state directory."""
 RSSI_MIN: Final = -127
 RSSI_MAX: Final = 126
 """RSSI clamp of the EN scanner (§4.4); anything outside is not a measurement."""

@@ -14,7 +14,7 @@ from typing import Final
 import click
 import platformdirs
 
-from bluezoned.const import RISK_LEVEL_HIGH
+from bluezoned.const import DB_FILENAME, RISK_LEVEL_HIGH
 from bluezoned.errors import BadRecords, BluezonedError, KeyFileRejected, StoreError
 
 CONTEXT_SETTINGS: Final = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -40,6 +40,11 @@ class CliState:
     state_dir: Path
     now: float | None
     """Pretended unix time from ``--now``; None means the system clock."""
+
+    @property
+    def database(self) -> Path:
+        """The device store's file in the state directory."""
+        return self.state_dir / DB_FILENAME
 
     def current_time(self) -> float:
         """The time commands act at: ``--now`` when given, else the wall clock."""

@@ -17,7 +17,7 @@ from bluezoned.cli._common import (
     utc_text,
 )
 from bluezoned.const import SECONDS_PER_DAY
-from bluezoned.store import DB_FILENAME, ExposureRecord, Store
+from bluezoned.store import ExposureRecord, Store
 from bluezoned.verdict import Verdict, verdict
 
 
@@ -43,7 +43,7 @@ def exposures(state: CliState, as_json: bool) -> None:
                    minutes_close_high, close_contact, close_score (null for exposures found
                    before bluezoned kept the estimate), alerted (unix seconds or null)
     """
-    database = state.state_dir / DB_FILENAME
+    database = state.database
     found: list[ExposureRecord] = []
     with translate_errors():
         if database.exists():

@@ -21,7 +21,7 @@ from bluezoned.cli._common import (
 from bluezoned.const import SECONDS_PER_INTERVAL, UPLOAD_DEFAULT_DAYS
 from bluezoned.exposure import keys as schedule
 from bluezoned.models import DiagnosisKey
-from bluezoned.store import DB_FILENAME, Store
+from bluezoned.store import Store
 from bluezoned.sync.upload import (
     finish_upload,
     keys_to_upload,
@@ -110,7 +110,7 @@ def export(state: CliState, days: int, as_json: bool) -> None:
     the form the publish API and `bluezoned authority publish --keys` take.
     """
     now = state.current_time()
-    with translate_errors(), Store.open(state.state_dir / DB_FILENAME, read_only=True) as store:
+    with translate_errors(), Store.open(state.database, read_only=True) as store:
         current = schedule.interval_number(now)
         own = [
             k
@@ -152,7 +152,7 @@ def upload(state: CliState, server: str, code: str, days: int, yes: bool) -> Non
     if not server.startswith(("http://", "https://")):
         raise click.BadParameter("must be an http(s) URL", param_hint="--server")
     now = state.current_time()
-    with translate_errors(), Store.open(state.state_dir / DB_FILENAME) as store:
+    with translate_errors(), Store.open(state.database) as store:
         chosen = keys_to_upload(store.own_keys(), now, days)
         if not chosen:
             fail("no unreported own keys of the last days to upload; nothing was sent", 1)

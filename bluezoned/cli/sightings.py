@@ -11,7 +11,7 @@ from bluezoned.cli._common import CONTEXT_SETTINGS, CliState, pass_state, transl
 from bluezoned.const import RETENTION_DAYS
 from bluezoned.errors import InvalidInput
 from bluezoned.files import FileTooLarge, read_bounded
-from bluezoned.store import DB_FILENAME, MAX_CAPTURE_BYTES, Store, parse_capture_bytes
+from bluezoned.store import MAX_CAPTURE_BYTES, Store, parse_capture_bytes
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -36,7 +36,7 @@ def import_capture(state: CliState, file: Path, as_json: bool) -> None:
         data = _read_capture(file, source)
         capture = parse_capture_bytes(data, now=state.current_time(), source=source)
         del data
-        database = state.state_dir / DB_FILENAME
+        database = state.database
         with Store.open(database) as store:
             buckets = store.record_sightings(capture.sightings)
     if as_json:

@@ -16,7 +16,7 @@ from bluezoned.cli._common import (
     translate_errors,
     utc_text,
 )
-from bluezoned.store import DB_FILENAME, Store, StoreSummary
+from bluezoned.store import Store, StoreSummary
 from bluezoned.verdict import Verdict, verdict
 
 
@@ -51,7 +51,7 @@ def status(state: CliState, as_json: bool) -> None:
       now                      the time the report is for (--now or the clock)
     """
     now = state.current_time()
-    database = state.state_dir / DB_FILENAME
+    database = state.database
     summary: StoreSummary | None = None
     combined: Verdict | None = None
     with translate_errors():

@@ -26,7 +26,7 @@ from bluezoned.cli._common import (
     utc_text,
 )
 from bluezoned.config import CONFIG_FILENAME, Config, load_config
-from bluezoned.store import DB_FILENAME, Store
+from bluezoned.store import Store
 from bluezoned.sync.client import HttpClient, open_session
 from bluezoned.sync.worker import (
     AlertHook,
@@ -88,10 +88,10 @@ def sync(
         if not config.sources:
             fail(f"{config.path}: no [[sources]] configured; nothing to sync", 1)
         if follow:
-            with Store.open(state.state_dir / DB_FILENAME) as store:
+            with Store.open(state.database) as store:
                 _follow(config, store)
             return
-        with Store.open(state.state_dir / DB_FILENAME) as store:
+        with Store.open(state.database) as store:
             results = asyncio.run(
                 _run(config, store, now, show_progress=not as_json and _stdout_is_tty())
             )

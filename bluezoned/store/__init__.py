@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bluezoned.const import DB_FILENAME
 from bluezoned.store.capture import (
     CAPTURE_COLUMNS,
     MAX_CAPTURE_BYTES,
@@ -11,7 +12,6 @@ from bluezoned.store.capture import (
 )
 from bluezoned.store.migrations import MIGRATION_NAMES
 from bluezoned.store.store import (
-    DB_FILENAME,
     ExposureRecord,
     OwnKey,
     ProcessedFile,

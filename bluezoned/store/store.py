@@ -50,7 +50,6 @@ from bluezoned.store.migrations import MIGRATION_NAMES, MIGRATIONS
 
 _log = logging.getLogger(__name__)
 
-DB_FILENAME: Final = "bluezoned.db"
 """The store's file name inside the state directory."""
 BUSY_TIMEOUT_SECONDS: Final = 5.0
 """How long a statement waits for another connection's lock: the daemon's write batches and
