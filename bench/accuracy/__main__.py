@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     _print_symmetric(results)
     print()
+    _print_bands(results)
+    print()
     _print_score_calibration(results)
     print()
     _print_variants(results)
@@ -273,6 +275,20 @@ def _print_symmetric(results: list[TrackResult]) -> None:
         print(
             f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  engine {sym['engine']:.3f}  "
             f"naive {sym['naive']:.3f}  CWA v2 {sym['cwa']:.3f}"
+        )
+
+
+def _print_bands(results: list[TrackResult]) -> None:
+    print(
+        "Distance band, held out, against the band of the pair's time-weighted median camera "
+        "distance (<1, 1-2, 2-3, >3 m): accuracy, mean error in bands"
+    )
+    for r in results:
+        b = r.band
+        print(
+            f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  {b['pairs']:.0f} pairs  "
+            f"median band (reported) {b['median_accuracy']:.3f}, {b['median_error']:.2f}  "
+            f"most probable band {b['modal_accuracy']:.3f}, {b['modal_error']:.2f}"
         )
 
 

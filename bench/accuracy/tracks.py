@@ -39,11 +39,14 @@ from bench.accuracy.metrics import (
     reliability,
 )
 from bluezoned.exposure.contacts import (
+    BAND_NAMES,
+    DISTANCE_BANDS_M,
     EngineConfig,
     analyze_contact,
     calibrated_config,
     exposure_windows,
     gaen_scan_weights,
+    median_band,
     scan_ids,
 )
 from bluezoned.exposure.presets import CWA_V2, RISK_HIGH, ProximityCalibration
@@ -242,6 +245,9 @@ class TrackResult:
     versus: dict[str, dict[str, PairedDifference]] = field(default_factory=dict)
     """Baseline → {"ndcf", "mae"}: the engine minus that baseline on the same pairs, with the
     paired bootstrap interval over contacts (does the engine beat it beyond the noise?)."""
+    band: dict[str, float] = field(default_factory=dict)
+    """The engine's held-out ``distance_band`` against the band of the pair's time-weighted
+    median camera distance (``band_agreement``), beside the most probable band."""
 
 
 WELL_TRACKED: Final = 0.9
@@ -299,6 +305,7 @@ def evaluate(
     nai_pred = np.zeros(n, dtype=bool)
     nai_est = np.zeros(n)
     score = np.zeros(n)
+    band_probs = np.zeros((n, len(BAND_NAMES)))
     climatology = np.zeros(n)
     for s in np.unique(scen).tolist():
         test, train = np.flatnonzero(scen == s), np.flatnonzero(scen != s)
@@ -320,7 +327,7 @@ def evaluate(
         chosen[ENGINE_VARIANT][s] = f"pathloss/{mode_r}, sigma {sigma:.2f} dB"
         inner[ENGINE_VARIANT][s] = scores
         pred[ENGINE_VARIANT][test], est[ENGINE_VARIANT][test], score[test] = _pathloss_apply(
-            [pairs[i] for i in test.tolist()], fit, base_cfg
+            [pairs[i] for i in test.tolist()], fit, base_cfg, band_probs, test
         )
         if not variants:
             _naive_fold(naive_min, train, test, y, minutes, nai_pred, nai_est)
@@ -414,7 +421,32 @@ def evaluate(
             name: _versus(pred[ENGINE_VARIANT], est[ENGINE_VARIANT], p, e, y, truth_min, contact)
             for name, p, e in (("naive", nai_pred, nai_est), ("CWA v2", cwa_pred, cwa_est))
         },
+        band_agreement(band_probs, units),
     )
+
+
+def band_agreement(band_probs: FloatArray, units: Sequence[PairUnits]) -> dict[str, float]:
+    """Accuracy and mean error (in bands) of the median band (what the engine reports) and of the
+    most probable band, against the band of each pair's time-weighted median camera distance."""
+    truth = np.array([_median_band_of(u) for u in units])
+    median = np.array([median_band(p) for p in band_probs])
+    modal = np.argmax(band_probs, axis=1)
+    return {
+        "pairs": float(truth.size),
+        "median_accuracy": float((median == truth).mean()),
+        "median_error": float(np.abs(median - truth).mean()),
+        "modal_accuracy": float((modal == truth).mean()),
+        "modal_error": float(np.abs(modal - truth).mean()),
+    }
+
+
+def _median_band_of(u: PairUnits) -> int:
+    tracked = np.isfinite(u.truth)
+    d, w = u.truth[tracked], u.weight_s[tracked]
+    order = np.argsort(d, kind="stable")
+    cumulative = np.cumsum(w[order])
+    median = float(d[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
+    return int(np.searchsorted(np.asarray(DISTANCE_BANDS_M), median, side="left"))
 
 
 def track_distance(track: str, pairs: Sequence[Pair]) -> dict[str, dict[str, float]]:
@@ -483,10 +515,15 @@ def _naive_fold(
 
 
 def _pathloss_apply(
-    pairs: Sequence[Pair], fit: PathLossFit, base: EngineConfig
+    pairs: Sequence[Pair],
+    fit: PathLossFit,
+    base: EngineConfig,
+    band_probs: FloatArray | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, FloatArray, FloatArray]:
     """Run the engine itself, with a fold's fit as shippable calibration data, on held-out pairs:
-    each pair's decision, minutes within d and score."""
+    each pair's decision, minutes within d and score (and its band probabilities into
+    ``band_probs[rows]`` when given)."""
     cal = fit.calibration("fold", base.regime, base.distance_m, base.minutes)
     pred = np.zeros(len(pairs), dtype=bool)
     est = np.zeros(len(pairs))
@@ -497,6 +534,8 @@ def _pathloss_apply(
         pred[k] = c.tc4tl
         est[k] = c.minutes_close
         score[k] = c.score
+        if band_probs is not None and rows is not None:
+            band_probs[rows[k]] = c.band_probabilities
     return pred, est, score
 
 

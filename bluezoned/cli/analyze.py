@@ -230,6 +230,8 @@ def _check_compatible(ctx: click.Context, fitted: ProximityCalibration) -> None:
 
 
 def _record(ident: str, c: Contact, distance: float) -> dict[str, Any]:
+    from bluezoned.exposure.contacts import BAND_NAMES
+
     expected, low, high = c.minutes_within[distance]
     return {
         "id": ident,
@@ -254,6 +256,9 @@ def _record(ident: str, c: Contact, distance: float) -> dict[str, Any]:
         "weighted_minutes": round(c.weighted_minutes, 3),
         "bucket_seconds": list(c.bucket_seconds),
         "distance_band": c.distance_band,
+        "band_probabilities": dict(
+            zip(BAND_NAMES, (round(p, 4) for p in c.band_probabilities), strict=True)
+        ),
         "minutes_within": {f"{d:g}": round(v[0], 3) for d, v in c.minutes_within.items()},
         "uncalibrated_tx": c.uncalibrated_tx,
         "possible_relay": c.possible_relay,

@@ -68,6 +68,7 @@ Regime = Literal["auto", "dense", "sparse"]
 
 DISTANCE_BANDS_M: Final = (1.0, 2.0, 3.0)
 """Band edges of ``distance_band``: < 1 m, 1-2 m, 2-3 m, > 3 m (exposure.md §2)."""
+BAND_NAMES: Final = ("<1m", "1-2m", "2-3m", ">3m")
 REPORTED_DISTANCES_M: Final = (1.0, 1.5, 2.0, 3.0)
 """Distances of ``minutes_within`` (exposure.md §2)."""
 INTERVAL_Z: Final = 1.2815515655446004
@@ -204,7 +205,11 @@ class Contact:
     apart from the duration estimate (``EngineConfig.decision_model``)."""
     decision_threshold: float
     distance_band: str
+    """The band holding the contact's median distance (time-weighted): the first of <1m, 1-2m,
+    2-3m, >3m whose cumulative probability reaches 0.5. Not the most probable band: the open
+    >3m band is wider than the others and would win whenever the estimate is vague."""
     band_probabilities: tuple[float, float, float, float]
+    """Share of the contact's time expected in each band (sums to 1)."""
     tc4tl: bool
     score: float
     """P(close contact): with a calibration's ``score_map`` a probability fitted on its data
@@ -535,7 +540,7 @@ def _summarise(
     within = {d: _expected_minutes(units, p_at(d)) for d in reported}
     cum = [float((w * p_model[d]).sum()) / max(observed_s, 1e-9) for d in DISTANCE_BANDS_M]
     probs = (cum[0], cum[1] - cum[0], cum[2] - cum[1], 1.0 - cum[2])
-    band = ("<1m", "1-2m", "2-3m", ">3m")[int(np.argmax(probs))]
+    band = BAND_NAMES[median_band(probs)]
     expected, _, _ = within[config.distance_m]
     threshold = config.minutes if config.decision_minutes is None else config.decision_minutes
     decision_model = config.model if config.decision_model is None else config.decision_model
@@ -589,6 +594,12 @@ def _summarise(
         sparse_scans=units.regime == "sparse",
         possible_relay=relay,
     )
+
+
+def median_band(probabilities: Sequence[float]) -> int:
+    """Index of the band where the cumulative ``probabilities`` (ordered near to far) reach 0.5."""
+    cumulative = np.cumsum(np.asarray(probabilities, dtype=np.float64))
+    return min(int(np.searchsorted(cumulative, 0.5 - 1e-12)), len(cumulative) - 1)
 
 
 def _expected_minutes(units: Units, p: FloatArray) -> tuple[float, float, float]:

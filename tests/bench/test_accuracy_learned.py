@@ -31,6 +31,7 @@ from bench.accuracy.tracks import (
     NDCF_VARIANT,
     OFFSETS_VARIANT,
     Pair,
+    band_agreement,
     evaluate,
 )
 from bluezoned.exposure.contacts import UNIT_FEATURES, EngineConfig
@@ -230,10 +231,39 @@ def test_evaluate_reports_engine_baselines_variants_and_bounds() -> None:
     assert lo <= r.engine.duration_mae <= hi
     assert set(r.well_tracked) == {"engine", "naive", "cwa", "pairs"}
     assert 0 < r.well_tracked["pairs"] <= len(pairs)
+    assert r.band["pairs"] == len(pairs)
+    assert 0.0 <= r.band["median_accuracy"] <= 1.0
     full = evaluate("exp05", pairs, 2.0, 15.0, variants=True)
     assert NDCF_VARIANT in full.variants
     assert LOGISTIC_VARIANT in full.variants
     assert full.engine == r.engine
+
+
+def test_band_agreement_scores_median_and_most_probable_band() -> None:
+    def unit(distances: list[float], seconds: list[float]) -> PairUnits:
+        n = len(distances)
+        return PairUnits(np.zeros((n, 1)), np.array(seconds), np.array(distances), "", "")
+
+    units = [
+        # Time-weighted median 2.5 m (the untracked unit does not count): band 2-3 m.
+        unit([2.5, 2.5, 0.5, np.nan], [120.0, 60.0, 60.0, 600.0]),
+        # 0.8 m: band < 1 m.
+        unit([0.8], [60.0]),
+    ]
+    probs = np.array(
+        [
+            [0.1, 0.3, 0.2, 0.4],  # median band 2-3 m, most probable > 3 m
+            [0.3, 0.3, 0.0, 0.4],  # median band 1-2 m, most probable > 3 m
+        ]
+    )
+    got = band_agreement(probs, units)
+    assert got == {
+        "pairs": 2.0,
+        "median_accuracy": 0.5,
+        "median_error": 0.5,
+        "modal_accuracy": 0.0,
+        "modal_error": 2.0,
+    }
 
 
 def test_shipped_presets_are_what_the_bench_fits() -> None:

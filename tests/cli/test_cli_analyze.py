@@ -49,6 +49,12 @@ def test_json_output_one_object_per_id(tmp_path: Path) -> None:
     assert near["minutes_close"] > 20
     assert records["far"]["close_contact"] is False
     assert records["brief"]["close_contact"] is False
+    assert near["distance_band"] == "<1m"
+    assert records["far"]["distance_band"] == ">3m"
+    bands = near["band_probabilities"]
+    assert list(bands) == ["<1m", "1-2m", "2-3m", ">3m"]
+    assert sum(bands.values()) == pytest.approx(1.0, abs=1e-3)
+    assert bands["<1m"] >= 0.5
 
 
 def test_options_change_the_decision(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from bluezoned.exposure.contacts import (
     attenuation,
     exposure_windows,
     gaen_scan_weights,
+    median_band,
     p_within,
     scan_ids,
 )
@@ -63,6 +64,21 @@ def test_close_long_dense_contact_is_a_close_contact() -> None:
     # 40 dB is in CWA's first bucket: 30 min x 0.8.
     assert c.bucket_seconds == (1800.0, 0.0, 0.0, 0.0)
     assert c.weighted_minutes == pytest.approx(24.0)
+
+
+def test_distance_band_holds_the_median_distance_not_the_widest_band() -> None:
+    assert median_band((0.1, 0.3, 0.2, 0.4)) == 2
+    assert median_band((0.6, 0.2, 0.1, 0.1)) == 0
+    assert median_band((0.0, 0.0, 0.0, 1.0)) == 3
+    assert median_band((0.25, 0.25, 0.25, 0.25)) == 1
+    # At a level whose distance is most likely a little beyond 2 m, the open ">3m" band is the
+    # single most probable one, yet most of the time was spent nearer than 3 m.
+    t, rssi = _dense(20, -82.0)
+    c = analyze_contact(t, rssi, np.full(t.shape, -20.0))
+    probs = c.band_probabilities
+    assert max(probs) == probs[3]
+    assert probs[0] + probs[1] < 0.5 <= probs[0] + probs[1] + probs[2]
+    assert c.distance_band == "2-3m"
 
 
 def test_far_contact_is_not_close_and_short_contact_is_not_long() -> None:

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bluezoned.exposure.contacts import EngineConfig, analyze_contact
+from bluezoned.exposure.contacts import (
+    BAND_NAMES,
+    DISTANCE_BANDS_M,
+    EngineConfig,
+    analyze_contact,
+)
 from bluezoned.exposure.rssi_csv import parse_rssi_csv
 
 rows = st.lists(
@@ -42,6 +47,10 @@ def test_engine_invariants(
     assert c.min_att <= c.typical_att <= c.p90_att
     within = [c.minutes_within[k][0] for k in sorted(c.minutes_within)]
     assert all(a <= b + 1e-9 for a, b in itertools.pairwise(within))
+    # The band holds the median distance, so it agrees with the minutes within 1, 2 and 3 m.
+    shares = [c.minutes_within[e][0] / c.observed_minutes for e in DISTANCE_BANDS_M]
+    if all(abs(share - 0.5) > 1e-6 for share in shares):
+        assert c.distance_band == BAND_NAMES[sum(share < 0.5 for share in shares)]
 
 
 @settings(max_examples=40, deadline=None)
