@@ -222,8 +222,7 @@ def _print_versus(results: list[TrackResult]) -> None:
     for r in results:
         mae = r.engine.duration_mae_ci
         parts = [
-            f"{r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  engine MAE "
-            f"{r.engine.duration_mae:.1f} [{mae[0]:.1f}, {mae[1]:.1f}]"
+            f"{_condition(r)}  engine MAE {r.engine.duration_mae:.1f} [{mae[0]:.1f}, {mae[1]:.1f}]"
         ]
         for name, diff in r.versus.items():
             nd, md = diff["ndcf"], diff["mae"]
@@ -254,6 +253,11 @@ def _print_distance(distance: dict[str, dict[str, dict[str, float]]]) -> None:
             )
 
 
+def _condition(r: TrackResult) -> str:
+    """The track and rule of a result, in fixed columns."""
+    return f"{r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min"
+
+
 def _print_well_tracked(results: list[TrackResult]) -> None:
     print(
         f"Pairs the cameras tracked for >= {WELL_TRACKED:.0%} of their scan time (the truth "
@@ -262,7 +266,7 @@ def _print_well_tracked(results: list[TrackResult]) -> None:
     for r in results:
         w = r.well_tracked
         print(
-            f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  {w['pairs']:.0f} of "
+            f"  {_condition(r)}  {w['pairs']:.0f} of "
             f"{r.engine.decision.n} pairs  engine {w['engine']:.3f}  naive {w['naive']:.3f}  "
             f"CWA v2 {w['cwa']:.3f}"
         )
@@ -273,7 +277,7 @@ def _print_symmetric(results: list[TrackResult]) -> None:
     for r in results:
         sym = r.symmetric_ndcf
         print(
-            f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  engine {sym['engine']:.3f}  "
+            f"  {_condition(r)}  engine {sym['engine']:.3f}  "
             f"naive {sym['naive']:.3f}  CWA v2 {sym['cwa']:.3f}"
         )
 
@@ -281,12 +285,17 @@ def _print_symmetric(results: list[TrackResult]) -> None:
 def _print_bands(results: list[TrackResult]) -> None:
     print(
         "Distance band, held out, against the band of the pair's time-weighted median camera "
-        "distance (<1, 1-2, 2-3, >3 m): accuracy, mean error in bands"
+        "distance (<1, 1-2, 2-3, >3 m): accuracy, mean error in bands (the band does not "
+        "depend on T)"
     )
+    shown: set[tuple[str, float]] = set()
     for r in results:
+        if (r.track, r.distance) in shown:
+            continue
+        shown.add((r.track, r.distance))
         b = r.band
         print(
-            f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  {b['pairs']:.0f} pairs  "
+            f"  {r.track:<6} {r.distance:>4g} m  {b['pairs']:.0f} pairs  "
             f"median band (reported) {b['median_accuracy']:.3f}, {b['median_error']:.2f}  "
             f"most probable band {b['modal_accuracy']:.3f}, {b['modal_error']:.2f}"
         )
@@ -303,8 +312,7 @@ def _print_score_calibration(results: list[TrackResult]) -> None:
             continue
         bins = "  ".join(f"{b.predicted:.2f}->{b.observed:.2f} ({b.n})" for b in sc.bins)
         print(
-            f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  Brier {sc.brier:.3f} "
-            f"[{sc.skill:+.2f}]  AUC {sc.auc:.3f}  {bins}"
+            f"  {_condition(r)}  Brier {sc.brier:.3f} [{sc.skill:+.2f}]  AUC {sc.auc:.3f}  {bins}"
         )
 
 
@@ -317,7 +325,7 @@ def _print_variants(results: list[TrackResult]) -> None:
         for name, m in r.variants.items():
             dd = m.decision
             print(
-                f"  {r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min  {name:<28} "
+                f"  {_condition(r)}  {name:<28} "
                 f"{dd.ndcf:.3f} [{dd.ndcf_ci[0]:.2f}, {dd.ndcf_ci[1]:.2f}]  MAE {m.duration_mae:4.1f}"
                 f"  sym {r.symmetric_ndcf.get(name, float('nan')):.3f}"
             )
