@@ -313,22 +313,25 @@ def evaluate(
         tr_units = [units[i] for i in train.tolist()]
         for mode in FIXED_MODES:
             fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode, base_cfg)
-            pred[f"pathloss/{mode}"][test], est[f"pathloss/{mode}"][test], _ = _pathloss_apply(
+            pred[f"pathloss/{mode}"][test], est[f"pathloss/{mode}"][test], _, _ = _pathloss_apply(
                 [pairs[i] for i in test.tolist()], fit, base_cfg
             )
         mode_r, scores = choose_offsets_by_residual(tr_units, scen[train].tolist())
         fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode_r, base_cfg)
         chosen[OFFSETS_VARIANT][s], inner[OFFSETS_VARIANT][s] = f"pathloss/{mode_r}", scores
-        pred[OFFSETS_VARIANT][test], est[OFFSETS_VARIANT][test], _ = _pathloss_apply(
+        pred[OFFSETS_VARIANT][test], est[OFFSETS_VARIANT][test], _, _ = _pathloss_apply(
             [pairs[i] for i in test.tolist()], fit, base_cfg
         )
         sigma = scores[f"residual/{mode_r}"]
         fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode_r, base_cfg, sigma)
         chosen[ENGINE_VARIANT][s] = f"pathloss/{mode_r}, sigma {sigma:.2f} dB"
         inner[ENGINE_VARIANT][s] = scores
-        pred[ENGINE_VARIANT][test], est[ENGINE_VARIANT][test], score[test] = _pathloss_apply(
-            [pairs[i] for i in test.tolist()], fit, base_cfg, band_probs, test
-        )
+        (
+            pred[ENGINE_VARIANT][test],
+            est[ENGINE_VARIANT][test],
+            score[test],
+            band_probs[test],
+        ) = _pathloss_apply([pairs[i] for i in test.tolist()], fit, base_cfg)
         if not variants:
             _naive_fold(naive_min, train, test, y, minutes, nai_pred, nai_est)
             continue
@@ -336,7 +339,7 @@ def evaluate(
             tr_units, scen[train].tolist(), truth_min[train], distance, minutes, base_cfg
         )
         chosen[NDCF_VARIANT][s], inner[NDCF_VARIANT][s] = f"pathloss/{fit.mode}", scores
-        pred[NDCF_VARIANT][test], est[NDCF_VARIANT][test], _ = _pathloss_apply(
+        pred[NDCF_VARIANT][test], est[NDCF_VARIANT][test], _, _ = _pathloss_apply(
             [pairs[i] for i in test.tolist()], fit, base_cfg
         )
         lfit, lscores = choose_and_fit(
@@ -515,28 +518,23 @@ def _naive_fold(
 
 
 def _pathloss_apply(
-    pairs: Sequence[Pair],
-    fit: PathLossFit,
-    base: EngineConfig,
-    band_probs: FloatArray | None = None,
-    rows: np.ndarray | None = None,
-) -> tuple[np.ndarray, FloatArray, FloatArray]:
+    pairs: Sequence[Pair], fit: PathLossFit, base: EngineConfig
+) -> tuple[np.ndarray, FloatArray, FloatArray, FloatArray]:
     """Run the engine itself, with a fold's fit as shippable calibration data, on held-out pairs:
-    each pair's decision, minutes within d and score (and its band probabilities into
-    ``band_probs[rows]`` when given)."""
+    each pair's decision, minutes within d, score and band probabilities (one row per pair)."""
     cal = fit.calibration("fold", base.regime, base.distance_m, base.minutes)
     pred = np.zeros(len(pairs), dtype=bool)
     est = np.zeros(len(pairs))
     score = np.zeros(len(pairs))
+    bands = np.zeros((len(pairs), len(BAND_NAMES)))
     for k, p in enumerate(pairs):
         cfg = calibrated_config(cal, base, rx_model=p.models[0], tx_model=p.models[1])
         c = analyze_contact(p.t, p.rssi, p.tx, config=cfg, scan_seconds=p.scan_seconds)
         pred[k] = c.tc4tl
         est[k] = c.minutes_close
         score[k] = c.score
-        if band_probs is not None and rows is not None:
-            band_probs[rows[k]] = c.band_probabilities
-    return pred, est, score
+        bands[k] = c.band_probabilities
+    return pred, est, score, bands
 
 
 _PREPARED: dict[tuple[str, int, float], list[PairUnits]] = {}
