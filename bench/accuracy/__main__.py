@@ -303,17 +303,19 @@ def _print_bands(results: list[TrackResult]) -> None:
 
 def _print_score_calibration(results: list[TrackResult]) -> None:
     print(
-        "Engine score as P(close contact), held out: Brier [skill vs the training prevalence], "
-        "AUC; reliability: predicted -> observed (n)"
+        "Engine score as P(close contact): Brier [skill vs the training prevalence], AUC; "
+        "reliability: predicted -> observed (n). 'fitted' = held out, with the fold's fitted "
+        "calibration; 'default' = the uncalibrated default configuration (nothing fitted here)"
     )
     for r in results:
-        sc = r.score
-        if sc is None:
-            continue
-        bins = "  ".join(f"{b.predicted:.2f}->{b.observed:.2f} ({b.n})" for b in sc.bins)
-        print(
-            f"  {_condition(r)}  Brier {sc.brier:.3f} [{sc.skill:+.2f}]  AUC {sc.auc:.3f}  {bins}"
-        )
+        for name, sc in (("fitted", r.score), ("default", r.default_score)):
+            if sc is None:
+                continue
+            bins = "  ".join(f"{b.predicted:.2f}->{b.observed:.2f} ({b.n})" for b in sc.bins)
+            print(
+                f"  {_condition(r)}  {name:<7}  Brier {sc.brier:.3f} [{sc.skill:+.2f}]  "
+                f"AUC {sc.auc:.3f}  {bins}"
+            )
 
 
 def _print_variants(results: list[TrackResult]) -> None:

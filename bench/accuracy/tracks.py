@@ -248,6 +248,9 @@ class TrackResult:
     band: dict[str, float] = field(default_factory=dict)
     """The engine's held-out ``distance_band`` against the band of the pair's time-weighted
     median camera distance (``band_agreement``), beside the most probable band."""
+    default_score: ScoreCalibration | None = None
+    """The same for the uncalibrated default configuration (nothing fitted on these data): the
+    score a device without a calibration reports."""
 
 
 WELL_TRACKED: Final = 0.9
@@ -425,6 +428,22 @@ def evaluate(
             for name, p, e in (("naive", nai_pred, nai_est), ("CWA v2", cwa_pred, cwa_est))
         },
         band_agreement(band_probs, units),
+        _default_score(pairs, base_cfg, y, climatology),
+    )
+
+
+def _default_score(
+    pairs: Sequence[Pair], config: EngineConfig, y: np.ndarray, climatology: FloatArray
+) -> ScoreCalibration:
+    """How the default configuration's ``score`` does as P(close contact) on every pair."""
+    score = np.array(
+        [
+            analyze_contact(p.t, p.rssi, p.tx, config=config, scan_seconds=p.scan_seconds).score
+            for p in pairs
+        ]
+    )
+    return ScoreCalibration(
+        brier(score, y), brier(climatology, y), reliability(score, y), auc(score, y)
     )
 
 

@@ -16,7 +16,8 @@ frozen :class:`Contact` out; no I/O and no clock. Method (``exposure.md`` §2-§
 5. the TC4TL decision compares the expected minutes with T, or with a threshold tuned together
    with a separate decision calibration (``decision_minutes``, ``decision_model``);
 6. the score, P(close contact), is a logistic map of the decision's margin fitted with the
-   calibration (``score_map``), else a normal approximation.
+   calibration (``score_map``), else the path-loss model's own P(minutes ≥ T) with the
+   contact's persistent offset integrated out.
 
 Fitted calibrations ship as data (:class:`~bluezoned.exposure.presets.ProximityCalibration`:
 1-m attenuations, decision threshold, shadowing, per-receiver-model and per-transmitter-model
@@ -100,6 +101,11 @@ class PathLossModel:
     sigma_db: float = 10.0
     """Shadowing plus the between-pair offset spread (≈ 10 dB between settings and devices,
     exposure.md §4.2): a contact-level level carries both."""
+    persistent_sigma_db: float = 6.6
+    """The part of ``sigma_db`` that every unit of one contact shares (device pair, carriage,
+    setting), so that it does not average out over a long contact: √(10² − 7.5²) from
+    exposure.md §4.2 (≈ 10 dB between settings, 7.5 dB per sample about the fit). Only the
+    uncalibrated ``score`` uses it; capped at ``sigma_db``."""
     prior_min_m: float = 0.3
     prior_max_m: float = 8.0
     """A BLE contact is seen from arm's length to across a room; beyond 8 m it is rarely heard."""
@@ -172,7 +178,7 @@ class EngineConfig:
     ``distance_m``) come from this per-unit model instead of the path-loss model."""
     score_map: tuple[float, float] | None = None
     """(intercept, slope): ``score = σ(intercept + slope · (decision minutes − threshold))``, a
-    calibration's fitted probability of a close contact; None = the normal approximation."""
+    calibration's fitted probability of a close contact; None = the model's own probability."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,11 +218,12 @@ class Contact:
     """Share of the contact's time expected in each band (sums to 1)."""
     tc4tl: bool
     score: float
-    """P(close contact): with a calibration's ``score_map`` a probability fitted on its data
-    (``make accuracy`` reports its Brier score); else P(minutes within d ≥ the decision
-    threshold) under a normal approximation that ignores calibration error (overconfident),
-    0.5 at the decision boundary. A fitted probability can sit below 0.5 for a contact decided
-    close: the decision is tuned for equal miss and false-alarm rates, not for accuracy."""
+    """P(close contact): with a calibration's ``score_map`` a probability fitted on its data;
+    else P(minutes within d ≥ the decision threshold) under the path-loss model, with the
+    contact's persistent offset (``PathLossModel.persistent_sigma_db``) integrated out, near 0.5
+    at the decision boundary (``make accuracy`` reports the Brier score of both). Either can sit
+    below 0.5 for a contact decided close: a fitted decision is tuned for equal miss and
+    false-alarm rates, not for accuracy, and the offset makes the minutes' distribution skewed."""
     confidence: float
     """Heuristic in [0, 1]: decisiveness ``|2·score − 1|``, × 0.6 when any TX power was unknown,
     × (0.5 + 0.5·coverage); not a calibrated probability."""
@@ -552,10 +559,12 @@ def _summarise(
     if config.score_map is not None:
         intercept, slope = config.score_map
         score = float(_logistic(np.asarray(intercept + slope * (decided - threshold))))
-    else:
-        # P(minutes ≥ T), shifted so that 0.5 sits at the tuned decision threshold.
+    elif clf is not None and config.decision_model is None:
+        # A learned unit classifier has no level offset to integrate over.
         decided_sd = _minutes_sd(units, p_decide)
         score = float(_norm_cdf(np.asarray((decided - threshold) / max(decided_sd, 0.5))))
+    else:
+        score = _offset_integrated_score(units, config.distance_m, decision_model, threshold)
     tc4tl = decided >= threshold
     relay = bool(
         np.any((np.abs(np.diff(att)) > RELAY_JUMP_DB) & (gaps < RELAY_JUMP_S))
@@ -607,6 +616,40 @@ def _expected_minutes(units: Units, p: FloatArray) -> tuple[float, float, float]
     sd = _minutes_sd(units, p)
     upper = float(units.weight_s.sum()) / 60.0
     return mean, max(mean - INTERVAL_Z * sd, 0.0), min(mean + INTERVAL_Z * sd, upper)
+
+
+SCORE_NODES: Final = np.linspace(-4.0, 4.0, 17)
+SCORE_WEIGHTS: Final = np.exp(-(SCORE_NODES**2) / 2.0) / np.exp(-(SCORE_NODES**2) / 2.0).sum()
+"""Uniform-grid rule over the standard normal for the contact's persistent offset. A long
+contact's integrand is nearly a step, where Gauss-Hermite converges slowly: on the DP-3T
+pairs these 17 nodes stay within 0.0002 of a 61-node Gauss-Hermite rule, 21 Gauss-Hermite
+nodes within 0.0026."""
+MIN_UNIT_SIGMA_DB: Final = 1.0
+
+
+def _offset_integrated_score(
+    units: Units, distance_m: float, model: PathLossModel, threshold: float
+) -> float:
+    """P(minutes within ``distance_m`` ≥ ``threshold``) without a fitted map.
+
+    The level's error splits into a per-unit part, independent from unit to unit, and a
+    persistent offset shared by the whole contact (``model.persistent_sigma_db``). Treating all
+    of it as independent made long contacts near certain either way (on DP-3T exp05, contacts
+    scored 0.95 were close 80 % of the time). Given the offset, the minutes are a sum of
+    independent units (normal approximation); the offset is integrated out by quadrature.
+    """
+    tau = min(model.persistent_sigma_db, model.sigma_db)
+    unit_sigma = math.sqrt(max(model.sigma_db**2 - tau**2, MIN_UNIT_SIGMA_DB**2))
+    unit_model = replace(model, sigma_db=unit_sigma)
+    # Units at the same level contribute alike: sum their minutes first (levels repeat a lot).
+    levels, inverse = np.unique(units.level, return_inverse=True)
+    minutes = np.bincount(inverse, weights=units.weight_s / 60.0, minlength=levels.size)
+    squares = np.bincount(inverse, weights=(units.weight_s / 60.0) ** 2, minlength=levels.size)
+    shifted = (levels[None, :] + tau * SCORE_NODES[:, None]).ravel()
+    p = p_within(shifted, distance_m, unit_model).reshape(SCORE_NODES.size, levels.size)
+    mean = p @ minutes
+    sd = np.sqrt((p * (1.0 - p)) @ squares)
+    return float(SCORE_WEIGHTS @ _norm_cdf((mean - threshold) / np.maximum(sd, 0.5)))
 
 
 def _minutes_sd(units: Units, p: FloatArray) -> float:

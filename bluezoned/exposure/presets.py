@@ -240,7 +240,7 @@ class ProximityCalibration:
     """(intercept, slope) of ``P(close contact) = σ(intercept + slope · margin)``, the margin
     being the decision's expected minutes less its threshold: a logistic (Platt) map fitted on
     the same data, so that a contact's ``score`` is a calibrated probability. None: the
-    engine's uncalibrated normal approximation."""
+    path-loss model's own probability."""
     rx_model_offsets: tuple[tuple[str, float], ...] = ()
     tx_model_offsets: tuple[tuple[str, float], ...] = ()
     attenuation_scale: str = ""

@@ -81,6 +81,29 @@ def test_distance_band_holds_the_median_distance_not_the_widest_band() -> None:
     assert c.distance_band == "2-3m"
 
 
+def test_uncalibrated_score_keeps_the_offset_a_long_contact_shares() -> None:
+    """An hour at one level: units independent given the level would make the score all but
+    certain; the shared offset keeps it a probability, rising with the signal."""
+    t = T0 + np.arange(0.0, 60 * 60, 1.0)
+    tx = np.full(t.shape, -20.0)
+    independent = EngineConfig(model=PathLossModel(persistent_sigma_db=0.0))
+    scores = []
+    for rssi in (-96.0, -88.0, -80.0, -72.0, -64.0):
+        shared = analyze_contact(t, np.full(t.shape, rssi), tx)
+        alone = analyze_contact(t, np.full(t.shape, rssi), tx, config=independent)
+        # The offset changes the probability only, never the minutes or the decision.
+        assert shared.minutes_close == alone.minutes_close
+        assert shared.tc4tl == alone.tc4tl
+        scores.append(shared.score)
+        if rssi == -80.0:
+            assert shared.tc4tl
+            assert alone.score > 0.99
+            assert 0.5 < shared.score < 0.8
+    assert scores == sorted(scores)
+    assert scores[0] < 0.05
+    assert scores[-1] > 0.99
+
+
 def test_far_contact_is_not_close_and_short_contact_is_not_long() -> None:
     t, rssi = _dense(60, -105.0)
     far = analyze_contact(t, rssi)

@@ -182,7 +182,7 @@ def test_score_map_makes_the_score_a_fitted_probability_of_the_margin() -> None:
     assert b.decision_threshold == 10.0
     margin = b.decision_minutes - b.decision_threshold
     assert b.score == pytest.approx(1.0 / (1.0 + np.exp(-(-1.5 + 0.2 * margin))))
-    assert a.score > 0.99  # the normal approximation is all but certain here
+    assert a.score > 0.9  # the model's own probability: well inside 2 m for 25 min
     assert b.score < a.score
     for preset in PROXIMITY_CALIBRATIONS.values():
         assert preset.score_map is not None
