@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     _print_bands(results)
     print()
+    _print_intervals(results)
+    print()
     _print_score_calibration(results)
     print()
     _print_variants(results)
@@ -253,6 +255,10 @@ def _print_distance(distance: dict[str, dict[str, dict[str, float]]]) -> None:
             )
 
 
+MINUTES_SHOWN_FOR_INTERVALS = 15.0
+"""The interval does not depend on T; one rule per distance is shown."""
+
+
 def _condition(r: TrackResult) -> str:
     """The track and rule of a result, in fixed columns."""
     return f"{r.track:<6} {r.distance:>4g} m {r.minutes:>3g} min"
@@ -298,6 +304,22 @@ def _print_bands(results: list[TrackResult]) -> None:
             f"  {r.track:<6} {r.distance:>4g} m  {b['pairs']:.0f} pairs  "
             f"median band (reported) {b['median_accuracy']:.3f}, {b['median_error']:.2f}  "
             f"most probable band {b['modal_accuracy']:.3f}, {b['modal_error']:.2f}"
+        )
+
+
+def _print_intervals(results: list[TrackResult]) -> None:
+    print(
+        "80 % interval of the minutes within d: share of pairs whose truth it holds, median "
+        "width; 'fitted' held out, 'default' the uncalibrated default configuration"
+    )
+    for r in results:
+        if r.minutes != MINUTES_SHOWN_FOR_INTERVALS or not r.interval:
+            continue
+        f, d = r.interval, r.default_interval
+        print(
+            f"  {r.track:<6} {r.distance:>4g} m  fitted {f['coverage']:.2f} "
+            f"({f['median_width']:.1f} min)  default {d['coverage']:.2f} "
+            f"({d['median_width']:.1f} min)"
         )
 
 

@@ -251,6 +251,10 @@ class TrackResult:
     default_score: ScoreCalibration | None = None
     """The same for the uncalibrated default configuration (nothing fitted on these data): the
     score a device without a calibration reports."""
+    default_interval: dict[str, float] = field(default_factory=dict)
+    """``interval_coverage`` of the default configuration's 80 % interval of minutes within d."""
+    interval: dict[str, float] = field(default_factory=dict)
+    """``interval_coverage`` of the engine's held-out 80 % interval of minutes within d."""
 
 
 WELL_TRACKED: Final = 0.9
@@ -309,6 +313,7 @@ def evaluate(
     nai_est = np.zeros(n)
     score = np.zeros(n)
     band_probs = np.zeros((n, len(BAND_NAMES)))
+    interval = np.zeros((n, 2))
     climatology = np.zeros(n)
     for s in np.unique(scen).tolist():
         test, train = np.flatnonzero(scen == s), np.flatnonzero(scen != s)
@@ -316,25 +321,20 @@ def evaluate(
         tr_units = [units[i] for i in train.tolist()]
         for mode in FIXED_MODES:
             fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode, base_cfg)
-            pred[f"pathloss/{mode}"][test], est[f"pathloss/{mode}"][test], _, _ = _pathloss_apply(
-                [pairs[i] for i in test.tolist()], fit, base_cfg
-            )
+            applied = _pathloss_apply([pairs[i] for i in test.tolist()], fit, base_cfg)
+            pred[f"pathloss/{mode}"][test], est[f"pathloss/{mode}"][test] = applied[:2]
         mode_r, scores = choose_offsets_by_residual(tr_units, scen[train].tolist())
         fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode_r, base_cfg)
         chosen[OFFSETS_VARIANT][s], inner[OFFSETS_VARIANT][s] = f"pathloss/{mode_r}", scores
-        pred[OFFSETS_VARIANT][test], est[OFFSETS_VARIANT][test], _, _ = _pathloss_apply(
-            [pairs[i] for i in test.tolist()], fit, base_cfg
-        )
+        applied = _pathloss_apply([pairs[i] for i in test.tolist()], fit, base_cfg)
+        pred[OFFSETS_VARIANT][test], est[OFFSETS_VARIANT][test] = applied[:2]
         sigma = scores[f"residual/{mode_r}"]
         fit = fit_pathloss(tr_units, truth_min[train], distance, minutes, mode_r, base_cfg, sigma)
         chosen[ENGINE_VARIANT][s] = f"pathloss/{mode_r}, sigma {sigma:.2f} dB"
         inner[ENGINE_VARIANT][s] = scores
-        (
-            pred[ENGINE_VARIANT][test],
-            est[ENGINE_VARIANT][test],
-            score[test],
-            band_probs[test],
-        ) = _pathloss_apply([pairs[i] for i in test.tolist()], fit, base_cfg)
+        applied = _pathloss_apply([pairs[i] for i in test.tolist()], fit, base_cfg)
+        pred[ENGINE_VARIANT][test], est[ENGINE_VARIANT][test] = applied[:2]
+        score[test], band_probs[test], interval[test] = applied[2:]
         if not variants:
             _naive_fold(naive_min, train, test, y, minutes, nai_pred, nai_est)
             continue
@@ -342,9 +342,8 @@ def evaluate(
             tr_units, scen[train].tolist(), truth_min[train], distance, minutes, base_cfg
         )
         chosen[NDCF_VARIANT][s], inner[NDCF_VARIANT][s] = f"pathloss/{fit.mode}", scores
-        pred[NDCF_VARIANT][test], est[NDCF_VARIANT][test], _, _ = _pathloss_apply(
-            [pairs[i] for i in test.tolist()], fit, base_cfg
-        )
+        applied = _pathloss_apply([pairs[i] for i in test.tolist()], fit, base_cfg)
+        pred[NDCF_VARIANT][test], est[NDCF_VARIANT][test] = applied[:2]
         lfit, lscores = choose_and_fit(
             tr_units, scen[train].tolist(), truth_min[train], distance, minutes
         )
@@ -428,23 +427,38 @@ def evaluate(
             for name, p, e in (("naive", nai_pred, nai_est), ("CWA v2", cwa_pred, cwa_est))
         },
         band_agreement(band_probs, units),
-        _default_score(pairs, base_cfg, y, climatology),
+        *_default_score(pairs, base_cfg, y, climatology),
+        interval_coverage(interval, truth_min),
     )
 
 
 def _default_score(
     pairs: Sequence[Pair], config: EngineConfig, y: np.ndarray, climatology: FloatArray
-) -> ScoreCalibration:
-    """How the default configuration's ``score`` does as P(close contact) on every pair."""
-    score = np.array(
-        [
-            analyze_contact(p.t, p.rssi, p.tx, config=config, scan_seconds=p.scan_seconds).score
-            for p in pairs
-        ]
+) -> tuple[ScoreCalibration, dict[str, float]]:
+    """How the default configuration's ``score`` does as P(close contact) on every pair, and how
+    often its 80 % interval of minutes within d holds the truth."""
+    score = np.zeros(len(pairs))
+    interval = np.zeros((len(pairs), 2))
+    for k, p in enumerate(pairs):
+        c = analyze_contact(p.t, p.rssi, p.tx, config=config, scan_seconds=p.scan_seconds)
+        score[k] = c.score
+        interval[k] = c.minutes_within[config.distance_m][1:]
+    truth = np.array([p.truth[config.distance_m] for p in pairs])
+    return (
+        ScoreCalibration(
+            brier(score, y), brier(climatology, y), reliability(score, y), auc(score, y)
+        ),
+        interval_coverage(interval, truth),
     )
-    return ScoreCalibration(
-        brier(score, y), brier(climatology, y), reliability(score, y), auc(score, y)
-    )
+
+
+def interval_coverage(interval: FloatArray, truth: FloatArray) -> dict[str, float]:
+    """Share of pairs whose truth minutes lie in their (low, high) interval, and its median width."""
+    inside = (interval[:, 0] <= truth + 1e-9) & (truth <= interval[:, 1] + 1e-9)
+    return {
+        "coverage": float(inside.mean()),
+        "median_width": float(np.median(interval[:, 1] - interval[:, 0])),
+    }
 
 
 def band_agreement(band_probs: FloatArray, units: Sequence[PairUnits]) -> dict[str, float]:
@@ -538,14 +552,16 @@ def _naive_fold(
 
 def _pathloss_apply(
     pairs: Sequence[Pair], fit: PathLossFit, base: EngineConfig
-) -> tuple[np.ndarray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[np.ndarray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Run the engine itself, with a fold's fit as shippable calibration data, on held-out pairs:
-    each pair's decision, minutes within d, score and band probabilities (one row per pair)."""
+    each pair's decision, minutes within d, score, band probabilities and the 80 % interval of
+    its minutes within d (one row per pair)."""
     cal = fit.calibration("fold", base.regime, base.distance_m, base.minutes)
     pred = np.zeros(len(pairs), dtype=bool)
     est = np.zeros(len(pairs))
     score = np.zeros(len(pairs))
     bands = np.zeros((len(pairs), len(BAND_NAMES)))
+    interval = np.zeros((len(pairs), 2))
     for k, p in enumerate(pairs):
         cfg = calibrated_config(cal, base, rx_model=p.models[0], tx_model=p.models[1])
         c = analyze_contact(p.t, p.rssi, p.tx, config=cfg, scan_seconds=p.scan_seconds)
@@ -553,7 +569,8 @@ def _pathloss_apply(
         est[k] = c.minutes_close
         score[k] = c.score
         bands[k] = c.band_probabilities
-    return pred, est, score, bands
+        interval[k] = c.minutes_within[base.distance_m][1:]
+    return pred, est, score, bands, interval
 
 
 _PREPARED: dict[tuple[str, int, float], list[PairUnits]] = {}

@@ -101,11 +101,12 @@ class PathLossModel:
     sigma_db: float = 10.0
     """Shadowing plus the between-pair offset spread (≈ 10 dB between settings and devices,
     exposure.md §4.2): a contact-level level carries both."""
-    persistent_sigma_db: float = 6.6
-    """The part of ``sigma_db`` that every unit of one contact shares (device pair, carriage,
-    setting), so that it does not average out over a long contact: √(10² − 7.5²) from
-    exposure.md §4.2 (≈ 10 dB between settings, 7.5 dB per sample about the fit). Only the
-    uncalibrated ``score`` uses it; capped at ``sigma_db``."""
+    persistent_share: float = 0.66
+    """The share of ``sigma_db`` (τ = share · σ, the rest per unit: σ² = τ² + σ_unit²) that every
+    unit of one contact has in common (device pair, carriage, setting), so that it does not
+    average out over a long contact. 0.66: 6.6 of the default 10 dB, √(10² − 7.5²) from
+    exposure.md §4.2 (≈ 10 dB between settings, 7.5 dB per sample about the fit). The
+    intervals of ``minutes_within`` and the uncalibrated ``score`` use it."""
     prior_min_m: float = 0.3
     prior_max_m: float = 8.0
     """A BLE contact is seen from arm's length to across a room; beyond 8 m it is rarely heard."""
@@ -220,7 +221,7 @@ class Contact:
     score: float
     """P(close contact): with a calibration's ``score_map`` a probability fitted on its data;
     else P(minutes within d ≥ the decision threshold) under the path-loss model, with the
-    contact's persistent offset (``PathLossModel.persistent_sigma_db``) integrated out, near 0.5
+    contact's persistent offset (``PathLossModel.persistent_share``) integrated out, near 0.5
     at the decision boundary (``make accuracy`` reports the Brier score of both). Either can sit
     below 0.5 for a contact decided close: a fitted decision is tuned for equal miss and
     false-alarm rates, not for accuracy, and the offset makes the minutes' distribution skewed."""
@@ -544,7 +545,13 @@ def _summarise(
             return clf.probability(unit_features(units))
         return p_model[d]
 
-    within = {d: _expected_minutes(units, p_at(d)) for d in reported}
+    offset_sd = _offset_minutes_sd(units, reported, config.model)
+    within = {
+        d: _expected_minutes(units, p_at(d))
+        if clf is not None and math.isclose(clf.distance_m, d)
+        else _interval(units, float((w * p_model[d]).sum()) / 60.0, offset_sd[d])
+        for d in reported
+    }
     cum = [float((w * p_model[d]).sum()) / max(observed_s, 1e-9) for d in DISTANCE_BANDS_M]
     probs = (cum[0], cum[1] - cum[0], cum[2] - cum[1], 1.0 - cum[2])
     band = BAND_NAMES[median_band(probs)]
@@ -633,14 +640,12 @@ def _offset_integrated_score(
     """P(minutes within ``distance_m`` ≥ ``threshold``) without a fitted map.
 
     The level's error splits into a per-unit part, independent from unit to unit, and a
-    persistent offset shared by the whole contact (``model.persistent_sigma_db``). Treating all
+    persistent offset shared by the whole contact (``model.persistent_share``). Treating all
     of it as independent made long contacts near certain either way (on DP-3T exp05, contacts
     scored 0.95 were close 80 % of the time). Given the offset, the minutes are a sum of
     independent units (normal approximation); the offset is integrated out by quadrature.
     """
-    tau = min(model.persistent_sigma_db, model.sigma_db)
-    unit_sigma = math.sqrt(max(model.sigma_db**2 - tau**2, MIN_UNIT_SIGMA_DB**2))
-    unit_model = replace(model, sigma_db=unit_sigma)
+    tau, unit_model = _offset_split(model)
     # Units at the same level contribute alike: sum their minutes first (levels repeat a lot).
     levels, inverse = np.unique(units.level, return_inverse=True)
     minutes = np.bincount(inverse, weights=units.weight_s / 60.0, minlength=levels.size)
@@ -650,6 +655,39 @@ def _offset_integrated_score(
     mean = p @ minutes
     sd = np.sqrt((p * (1.0 - p)) @ squares)
     return float(SCORE_WEIGHTS @ _norm_cdf((mean - threshold) / np.maximum(sd, 0.5)))
+
+
+def _offset_split(model: PathLossModel) -> tuple[float, PathLossModel]:
+    """The persistent offset's σ and the model of the per-unit rest (σ² = τ² + unit σ²)."""
+    share = min(max(model.persistent_share, 0.0), 1.0)
+    tau = share * model.sigma_db
+    unit_sigma = max(model.sigma_db * math.sqrt(1.0 - share**2), MIN_UNIT_SIGMA_DB)
+    return tau, replace(model, sigma_db=unit_sigma)
+
+
+def _offset_minutes_sd(
+    units: Units, distances_m: Sequence[float], model: PathLossModel
+) -> dict[float, float]:
+    """SD of the minutes within each distance with the contact's persistent offset: the per-unit
+    variance given the offset plus the variance of the expected minutes across offsets."""
+    tau, unit_model = _offset_split(model)
+    levels, inverse = np.unique(units.level, return_inverse=True)
+    minutes = np.bincount(inverse, weights=units.weight_s / 60.0, minlength=levels.size)
+    squares = np.bincount(inverse, weights=(units.weight_s / 60.0) ** 2, minlength=levels.size)
+    shifted = (levels[None, :] + tau * SCORE_NODES[:, None]).ravel()
+    out: dict[float, float] = {}
+    for d, p in p_within_many(shifted, distances_m, unit_model).items():
+        p = p.reshape(SCORE_NODES.size, levels.size)
+        mean = p @ minutes
+        within = SCORE_WEIGHTS @ ((p * (1.0 - p)) @ squares)
+        between = SCORE_WEIGHTS @ (mean - SCORE_WEIGHTS @ mean) ** 2
+        out[d] = math.sqrt(float(within + between))
+    return out
+
+
+def _interval(units: Units, mean: float, sd: float) -> tuple[float, float, float]:
+    upper = float(units.weight_s.sum()) / 60.0
+    return mean, max(mean - INTERVAL_Z * sd, 0.0), min(mean + INTERVAL_Z * sd, upper)
 
 
 def _minutes_sd(units: Units, p: FloatArray) -> float:

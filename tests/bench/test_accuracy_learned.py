@@ -33,6 +33,7 @@ from bench.accuracy.tracks import (
     Pair,
     band_agreement,
     evaluate,
+    interval_coverage,
 )
 from bluezoned.exposure.contacts import UNIT_FEATURES, EngineConfig
 
@@ -233,10 +234,20 @@ def test_evaluate_reports_engine_baselines_variants_and_bounds() -> None:
     assert 0 < r.well_tracked["pairs"] <= len(pairs)
     assert r.band["pairs"] == len(pairs)
     assert 0.0 <= r.band["median_accuracy"] <= 1.0
+    assert r.default_score is not None
+    for cover in (r.interval, r.default_interval):
+        assert 0.0 <= cover["coverage"] <= 1.0
+        assert cover["median_width"] >= 0.0
     full = evaluate("exp05", pairs, 2.0, 15.0, variants=True)
     assert NDCF_VARIANT in full.variants
     assert LOGISTIC_VARIANT in full.variants
     assert full.engine == r.engine
+
+
+def test_interval_coverage_counts_truths_inside_and_the_median_width() -> None:
+    interval = np.array([[0.0, 4.0], [5.0, 10.0], [2.0, 3.0], [1.0, 1.0]])
+    truth = np.array([4.0, 11.0, 2.5, 1.0])
+    assert interval_coverage(interval, truth) == {"coverage": 0.75, "median_width": 2.5}
 
 
 def test_band_agreement_scores_median_and_most_probable_band() -> None:

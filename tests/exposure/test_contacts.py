@@ -83,22 +83,33 @@ def test_distance_band_holds_the_median_distance_not_the_widest_band() -> None:
 
 def test_uncalibrated_score_keeps_the_offset_a_long_contact_shares() -> None:
     """An hour at one level: units independent given the level would make the score all but
-    certain; the shared offset keeps it a probability, rising with the signal."""
+    certain and the interval of the minutes narrow; the shared offset keeps the score a
+    probability, rising with the signal, and widens the interval."""
     t = T0 + np.arange(0.0, 60 * 60, 1.0)
     tx = np.full(t.shape, -20.0)
-    independent = EngineConfig(model=PathLossModel(persistent_sigma_db=0.0))
+    independent = EngineConfig(model=PathLossModel(persistent_share=0.0))
     scores = []
     for rssi in (-96.0, -88.0, -80.0, -72.0, -64.0):
         shared = analyze_contact(t, np.full(t.shape, rssi), tx)
         alone = analyze_contact(t, np.full(t.shape, rssi), tx, config=independent)
-        # The offset changes the probability only, never the minutes or the decision.
+        # The offset changes the probability and the interval, never the minutes or the decision.
         assert shared.minutes_close == alone.minutes_close
         assert shared.tc4tl == alone.tc4tl
+        for d in (1.0, 2.0, 3.0):
+            mean, low, high = shared.minutes_within[d]
+            _, alone_low, alone_high = alone.minutes_within[d]
+            assert 0.0 <= low <= mean <= high <= 60.0
+            # Same centre, wider spread: it holds the independent interval, clipped or not.
+            assert low <= alone_low
+            assert high >= alone_high
         scores.append(shared.score)
         if rssi == -80.0:
             assert shared.tc4tl
             assert alone.score > 0.99
             assert 0.5 < shared.score < 0.8
+            _, low, high = shared.minutes_within[2.0]
+            _, alone_low, alone_high = alone.minutes_within[2.0]
+            assert high - low > 2.0 * (alone_high - alone_low)
     assert scores == sorted(scores)
     assert scores[0] < 0.05
     assert scores[-1] > 0.99
