@@ -95,7 +95,7 @@ if TYPE_CHECKING:
     type=click.IntRange(1, 10_000_000),
     default=MAX_IDS,
     show_default=True,
-    help="Refuse FILE past this many distinct ids (transmitters): 900-2,000 are analysed a "
+    help="Refuse FILE past this many distinct ids (transmitters): 900-1,500 are analysed a "
     "second, so an id column unique per row would take over an hour.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per id.")

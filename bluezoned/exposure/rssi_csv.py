@@ -41,8 +41,8 @@ MAX_RSSI_CSV_BYTES: Final = 256 * 1024 * 1024
 """About 8 million rows of ~30 bytes: the parsed columns (28 bytes a row) stay near 230 MB,
 the decoded text adds at most the file's size while parsing; split larger files."""
 MAX_IDS: Final = 200_000
-"""Distinct ids (transmitters) per file by default. The engine analyses 900-2,000 contacts a
-second here (bench_analyze; one-sighting contacts are the fast end), so this many take 1.5-3.5
+"""Distinct ids (transmitters) per file by default. The engine analyses 900-1,500 contacts a
+second here (bench_analyze; one-sighting contacts are the fast end), so this many take 2-4
 minutes. A file with an id per row (8 million) would take over an hour, so it is refused at the
 line that passes the bound, before its memory grows. A kiosk's day of rotating identifiers is
 an estimated tens of thousands."""
