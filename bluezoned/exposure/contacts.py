@@ -12,7 +12,8 @@ frozen :class:`Contact` out; no I/O and no clock. Method (``exposure.md`` §2-§
    far longer than fast fading (the window that scored best on DP-3T exp05);
 4. a log-distance path-loss model with log-normal shadowing and a log-uniform distance prior
    gives ``P(distance ≤ d | level)`` per unit; expected minutes within d are the
-   weighted sum, with an interval from the per-unit variances;
+   weighted sum, with an interval from the per-unit variances and an offset the whole
+   contact shares (``PathLossModel.persistent_share``);
 5. the TC4TL decision compares the expected minutes with T, or with a threshold tuned together
    with a separate decision calibration (``decision_minutes``, ``decision_model``);
 6. the score, P(close contact), is a logistic map of the decision's margin fitted with the
@@ -221,10 +222,12 @@ class Contact:
     score: float
     """P(close contact): with a calibration's ``score_map`` a probability fitted on its data;
     else P(minutes within d ≥ the decision threshold) under the path-loss model, with the
-    contact's persistent offset (``PathLossModel.persistent_share``) integrated out, near 0.5
-    at the decision boundary (``make accuracy`` reports the Brier score of both). Either can sit
-    below 0.5 for a contact decided close: a fitted decision is tuned for equal miss and
-    false-alarm rates, not for accuracy, and the offset makes the minutes' distribution skewed."""
+    contact's persistent offset (``PathLossModel.persistent_share``) integrated out (``make
+    accuracy`` reports the Brier score of both). Either can sit below 0.5 for a contact decided
+    close: a fitted decision is tuned for equal miss and false-alarm rates, not for accuracy;
+    and over a long contact at a distant level the expected minutes come from the offset's
+    tail, so at the boundary of 15 expected minutes the model's own score is 0.61, 0.26 and
+    0.07 for contacts of 20, 60 and 240 minutes."""
     confidence: float
     """Heuristic in [0, 1]: decisiveness ``|2·score − 1|``, × 0.6 when any TX power was unknown,
     × (0.5 + 0.5·coverage); not a calibrated probability."""
@@ -621,15 +624,13 @@ def median_band(probabilities: Sequence[float]) -> int:
 
 
 def _expected_minutes(units: Units, p: FloatArray) -> tuple[float, float, float]:
-    mean = float((units.weight_s * p).sum()) / 60.0
-    sd = _minutes_sd(units, p)
-    upper = float(units.weight_s.sum()) / 60.0
-    return mean, max(mean - INTERVAL_Z * sd, 0.0), min(mean + INTERVAL_Z * sd, upper)
+    """(mean, 80 % low, 80 % high) minutes with independent units (a learned classifier's)."""
+    return _interval(units, float((units.weight_s * p).sum()) / 60.0, _minutes_sd(units, p))
 
 
-SCORE_NODES: Final = np.linspace(-4.0, 4.0, 17)
-SCORE_WEIGHTS: Final = np.exp(-(SCORE_NODES**2) / 2.0) / np.exp(-(SCORE_NODES**2) / 2.0).sum()
-"""Uniform-grid rule over the standard normal for the contact's persistent offset. A long
+OFFSET_NODES: Final = np.linspace(-4.0, 4.0, 17)
+OFFSET_WEIGHTS: Final = np.exp(-(OFFSET_NODES**2) / 2.0) / np.exp(-(OFFSET_NODES**2) / 2.0).sum()
+"""Uniform-grid rule over the standard normal for the contact's shared offset. A long
 contact's integrand is nearly a step, where Gauss-Hermite converges slowly: on the DP-3T
 pairs these 17 nodes stay within 0.0002 of a 61-node Gauss-Hermite rule, 21 Gauss-Hermite
 nodes within 0.0026."""
@@ -647,13 +648,13 @@ class _OffsetMoments:
     @property
     def sd(self) -> float:
         """SD of the minutes with the offset integrated out (law of total variance)."""
-        between = SCORE_WEIGHTS @ (self.mean - SCORE_WEIGHTS @ self.mean) ** 2
-        return math.sqrt(float(SCORE_WEIGHTS @ self.variance + between))
+        between = OFFSET_WEIGHTS @ (self.mean - OFFSET_WEIGHTS @ self.mean) ** 2
+        return math.sqrt(float(OFFSET_WEIGHTS @ self.variance + between))
 
     def p_at_least(self, threshold: float) -> float:
         """P(minutes ≥ ``threshold``) with the offset integrated out."""
         z = (self.mean - threshold) / np.maximum(np.sqrt(self.variance), 0.5)
-        return float(SCORE_WEIGHTS @ _norm_cdf(z))
+        return float(OFFSET_WEIGHTS @ _norm_cdf(z))
 
 
 def _offset_moments(
@@ -674,15 +675,16 @@ def _offset_moments(
     levels, inverse = np.unique(units.level, return_inverse=True)
     minutes = np.bincount(inverse, weights=units.weight_s / 60.0, minlength=levels.size)
     squares = np.bincount(inverse, weights=(units.weight_s / 60.0) ** 2, minlength=levels.size)
-    shifted = (levels[None, :] + tau * SCORE_NODES[:, None]).ravel()
+    shifted = (levels[None, :] + tau * OFFSET_NODES[:, None]).ravel()
     out: dict[float, _OffsetMoments] = {}
     for d, p in p_within_many(shifted, distances_m, unit_model).items():
-        p = p.reshape(SCORE_NODES.size, levels.size)
+        p = p.reshape(OFFSET_NODES.size, levels.size)
         out[d] = _OffsetMoments(p @ minutes, (p * (1.0 - p)) @ squares)
     return out
 
 
 def _interval(units: Units, mean: float, sd: float) -> tuple[float, float, float]:
+    """``mean`` with its normal 80 % interval, clipped to [0, observed minutes]."""
     upper = float(units.weight_s.sum()) / 60.0
     return mean, max(mean - INTERVAL_Z * sd, 0.0), min(mean + INTERVAL_Z * sd, upper)
 
