@@ -255,8 +255,12 @@ def _print_distance(distance: dict[str, dict[str, dict[str, float]]]) -> None:
             )
 
 
-MINUTES_SHOWN_FOR_INTERVALS = 15.0
-"""The interval does not depend on T; one rule per distance is shown."""
+def _one_per_distance(results: list[TrackResult]) -> list[TrackResult]:
+    """The first result of each (track, distance): for what does not depend on T."""
+    first: dict[tuple[str, float], TrackResult] = {}
+    for r in results:
+        first.setdefault((r.track, r.distance), r)
+    return list(first.values())
 
 
 def _condition(r: TrackResult) -> str:
@@ -291,14 +295,10 @@ def _print_symmetric(results: list[TrackResult]) -> None:
 def _print_bands(results: list[TrackResult]) -> None:
     print(
         "Distance band, held out, against the band of the pair's time-weighted median camera "
-        "distance (<1, 1-2, 2-3, >3 m): accuracy, mean error in bands (the band does not "
-        "depend on T)"
+        "distance (<1, 1-2, 2-3, >3 m): accuracy, mean error in bands (one rule per distance: "
+        "the band does not depend on T)"
     )
-    shown: set[tuple[str, float]] = set()
-    for r in results:
-        if (r.track, r.distance) in shown:
-            continue
-        shown.add((r.track, r.distance))
+    for r in _one_per_distance(results):
         b = r.band
         print(
             f"  {r.track:<6} {r.distance:>4g} m  {b['pairs']:.0f} pairs  "
@@ -310,11 +310,10 @@ def _print_bands(results: list[TrackResult]) -> None:
 def _print_intervals(results: list[TrackResult]) -> None:
     print(
         "80 % interval of the minutes within d: share of pairs whose truth it holds, median "
-        "width; 'fitted' held out, 'default' the uncalibrated default configuration"
+        "width (one rule per distance: it does not depend on T); 'fitted' held out, 'default' "
+        "the uncalibrated default configuration"
     )
-    for r in results:
-        if r.minutes != MINUTES_SHOWN_FOR_INTERVALS or not r.interval:
-            continue
+    for r in _one_per_distance(results):
         f, d = r.interval, r.default_interval
         print(
             f"  {r.track:<6} {r.distance:>4g} m  fitted {f['coverage']:.2f} "

@@ -427,12 +427,12 @@ def evaluate(
             for name, p, e in (("naive", nai_pred, nai_est), ("CWA v2", cwa_pred, cwa_est))
         },
         band_agreement(band_probs, units),
-        *_default_score(pairs, base_cfg, y, climatology),
+        *_default_configuration(pairs, base_cfg, y, climatology),
         interval_coverage(interval, truth_min),
     )
 
 
-def _default_score(
+def _default_configuration(
     pairs: Sequence[Pair], config: EngineConfig, y: np.ndarray, climatology: FloatArray
 ) -> tuple[ScoreCalibration, dict[str, float]]:
     """How the default configuration's ``score`` does as P(close contact) on every pair, and how
