@@ -488,9 +488,12 @@ def _print_surface(points: list[dict[str, Any]], summary: dict[str, Any]) -> Non
         print(f"  {profile:<8} {tx_sd:>5g} {sigma:>6}  {cells}")
     lo, hi = summary["nDCF_difference_range"]
     mlo, mhi = summary["MAE_difference_range"]
+    by_scanning = ", ".join(
+        f"{k} {v}" for k, v in summary["engine_better_nDCF_by_scanning"].items()
+    )
     print(
         f"  engine better than naive at {summary['engine_better_nDCF']} of {summary['points']} "
-        f"points on nDCF (difference {lo:+.2f} to {hi:+.2f}) and at "
+        f"points on nDCF ({by_scanning}; difference {lo:+.2f} to {hi:+.2f}) and at "
         f"{summary['engine_better_MAE']} on MAE ({mlo:+.1f} to {mhi:+.1f} min)"
     )
 

@@ -409,6 +409,11 @@ def surface_summary(points: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "points": len(points),
         "engine_better_nDCF": int((d_ndcf < 0).sum()),
+        "engine_better_nDCF_by_scanning": {
+            profile: f"{int((d_ndcf[mask] < 0).sum())} of {int(mask.sum())}"
+            for profile in dict.fromkeys(p["profile"] for p in points)
+            for mask in [np.array([p["profile"] == profile for p in points])]
+        },
         "engine_better_MAE": int((d_mae < 0).sum()),
         "nDCF_difference_range": [float(d_ndcf.min()), float(d_ndcf.max())],
         "MAE_difference_range": [float(d_mae.min()), float(d_mae.max())],

@@ -60,7 +60,8 @@ if TYPE_CHECKING:
     type=click.Choice(["auto", "dense", "sparse"]),
     default="auto",
     show_default=True,
-    help="dense: every advert is reported; sparse: GAEN-style duty-cycled scans.",
+    help="dense: every advert is reported; sparse: GAEN-style duty-cycled scans; auto: sparse "
+    "for an id whose runs of sightings are brief (<= 20 s) and over 150 s apart.",
 )
 @click.option(
     "--buckets",

@@ -80,6 +80,11 @@ SCAN_MERGE_GAP_S: Final = 20.0
 the DP-3T app 20 s (protocol.md §4.4), while scans are at least 60 s apart."""
 SPARSE_SCAN_PERIOD_S: Final = 150.0
 """Auto regime: scans recurring more slowly than this (median) are a duty-cycled phone's."""
+MAX_DUTY_CYCLED_SCAN_S: Final = 20.0
+"""Auto regime: a duty-cycled phone's scans are brief (GAEN 4 s, +13 s with audio; DP-3T
+20 s). A continuous scanner that lost a beacon for a while also shows few, far-apart runs of
+sightings, but each run lasts as long as the beacon was heard: counting such a run as one
+scan undercounted a 30-minute contact with a 5-minute gap as 7 minutes."""
 RELAY_JUMP_DB: Final = 40.0
 """An attenuation change larger than this within RELAY_JUMP_S is implausible for one radio link
 (multipath dips reach about 20 dB, exposure.md §4.2): a possible relay."""
@@ -330,8 +335,7 @@ def observation_units(
     starts = t[np.flatnonzero(np.r_[True, np.diff(sid) > 0])] if sid.size else t
     regime: Literal["dense", "sparse"]
     if config.regime == "auto":
-        period = float(np.median(np.diff(starts))) if starts.size > 1 else 0.0
-        regime = "sparse" if scan_seconds is not None or period > SPARSE_SCAN_PERIOD_S else "dense"
+        regime = "sparse" if scan_seconds is not None or _duty_cycled(t, sid, starts) else "dense"
     else:
         regime = config.regime
     if regime == "sparse":
@@ -354,6 +358,17 @@ def observation_units(
     level = running_median(unit_t, level, config.smoothing_s)
     return Units(
         unit_t, weights, level, amin, amean, n_scans, regime, amed, count, config.smoothing_s
+    )
+
+
+def _duty_cycled(t: FloatArray, sid: IntArray, starts: FloatArray) -> bool:
+    """Whether the sightings look like a duty-cycled scanner's: brief scans, far apart."""
+    if starts.size < 2:
+        return False
+    ends = t[np.flatnonzero(np.r_[np.diff(sid) > 0, True])]
+    return bool(
+        np.median(np.diff(starts)) > SPARSE_SCAN_PERIOD_S
+        and np.median(ends - starts) <= MAX_DUTY_CYCLED_SCAN_S
     )
 
 

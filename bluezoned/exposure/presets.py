@@ -181,7 +181,7 @@ class GaenV1Config:
     transmission_scores: tuple[int, ...]
     minimum_risk_score: int
     duration_thresholds: tuple[int, int]
-    """attenuationDurations thresholds (dB): low below the first, mid to the second, high above."""
+    """attenuationDurations thresholds X, Y (dB): minutes at attenuation <= X, in (X, Y], > Y."""
     duration_weights: tuple[float, float, float] = (1.0, 0.5, 0.0)
     bucket_cap_minutes: float = 30.0
     normalization_divisor: float = 50.0

@@ -376,8 +376,8 @@ def gaen_v1_risk(
         score = 0
     lo, hi = config.duration_thresholds
     cap = config.bucket_cap_minutes
-    low = min(float(seconds[attenuation_db < lo].sum()) / 60.0, cap)
-    mid = min(float(seconds[(attenuation_db >= lo) & (attenuation_db <= hi)].sum()) / 60.0, cap)
+    low = min(float(seconds[attenuation_db <= lo].sum()) / 60.0, cap)
+    mid = min(float(seconds[(attenuation_db > lo) & (attenuation_db <= hi)].sum()) / 60.0, cap)
     high = min(float(seconds[attenuation_db > hi].sum()) / 60.0, cap)
     wl, wm, wh = config.duration_weights
     combined = score / config.normalization_divisor * (wl * low + wm * mid + wh * high)

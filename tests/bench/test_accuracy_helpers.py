@@ -181,5 +181,10 @@ def test_simulator_sweep_covers_every_combination() -> None:
     assert summary["points"] == 54
     better = sum(p["engine_nDCF"] < p["naive_nDCF"] for p in points)
     assert summary["engine_better_nDCF"] == better
+    dense = sum(p["engine_nDCF"] < p["naive_nDCF"] for p in points if p["profile"] == "dense")
+    assert summary["engine_better_nDCF_by_scanning"] == {
+        "dense": f"{dense} of 27",
+        "gaen": f"{better - dense} of 27",
+    }
     lo, hi = summary["MAE_difference_range"]
     assert lo <= hi

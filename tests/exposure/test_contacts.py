@@ -137,6 +137,68 @@ def test_sparse_scans_are_weighted_by_time_since_previous_scan() -> None:
     assert c.observed_minutes == pytest.approx((120 + 7 * 250) / 60)
 
 
+def test_a_continuous_scanner_that_lost_the_beacon_for_a_while_stays_dense() -> None:
+    # The store's 10-s buckets of a 30-minute meeting, the beacon lost for 5 minutes midway:
+    # two runs 17 minutes apart. Read as two duty-cycled scans this was 7 minutes, no contact.
+    t = T0 + np.arange(0.0, 30 * 60, 10.0)
+    heard = (t < T0 + 720) | (t >= T0 + 1020)
+    tx = np.full(int(heard.sum()), -20.0)
+    c = analyze_contact(t[heard], np.full(tx.shape, -60.0), tx)
+    assert c.regime == "dense"
+    assert c.observed_minutes == pytest.approx(25.0)
+    assert c.tc4tl
+    # GAEN's brief scans every few minutes are still read as duty-cycled.
+    t, rssi = _gaen(8, -60.0)
+    assert analyze_contact(t, rssi).regime == "sparse"
+
+
+def test_coverage_is_the_share_of_the_contact_heard() -> None:
+    # Dense: heard in minutes 0-9 and 20-29 of a 30-minute contact.
+    t, rssi = _dense(30, -60.0)
+    gap = (t >= T0 + 600) & (t < T0 + 1200)
+    c = analyze_contact(t[~gap], rssi[~gap])
+    assert c.coverage == pytest.approx(20 / 30)
+    # Sparse: the scan at 500 s missed; observed 120 + 250 + 300 (capped) + 250 s of a contact
+    # that ran from 120 s before its first scan to the end of its last.
+    t, rssi = _gaen(5, -60.0)
+    missed = (t >= T0 + 500) & (t < T0 + 750)
+    c = analyze_contact(t[~missed], rssi[~missed])
+    assert c.observed_minutes == pytest.approx(920 / 60)
+    assert c.coverage == pytest.approx(920 / (1002.5 + 120))
+    t, rssi = _gaen(5, -60.0)
+    assert analyze_contact(t, rssi).coverage == pytest.approx(1.0, abs=0.01)
+
+
+def test_confidence_discounts_an_unknown_tx_power_and_a_patchy_contact() -> None:
+    cfg = EngineConfig(default_tx_power=-20.0)
+    t, rssi = _dense(60, -50.0)
+    known = analyze_contact(t, rssi, np.full(t.shape, -20.0), config=cfg)
+    unknown = analyze_contact(t, rssi, config=cfg)
+    assert known.score == unknown.score == pytest.approx(1.0, abs=1e-3)
+    assert known.confidence == pytest.approx(1.0, abs=1e-3)
+    assert unknown.confidence == pytest.approx(0.6 * known.confidence)
+    every_other_minute = (t - T0) // 60 % 2 == 0
+    patchy = analyze_contact(
+        t[every_other_minute], rssi[every_other_minute], np.full(t.shape, -20.0)[::2], config=cfg
+    )
+    assert patchy.coverage == pytest.approx(30 / 59)
+    assert patchy.score == pytest.approx(1.0, abs=1e-3)
+    assert patchy.confidence == pytest.approx(0.5 + 0.5 * 30 / 59, abs=1e-3)
+
+
+def test_interval_without_a_shared_offset_sums_independent_units() -> None:
+    # With no persistent share every scan is independent: SD² = Σ (w/60)² p (1 − p).
+    model = PathLossModel(persistent_share=0.0)
+    t, rssi = _gaen(8, -75.0)
+    c = analyze_contact(t, rssi, config=EngineConfig(model=model, default_tx_power=-20.0))
+    p = float(p_within(np.array([55.0]), 2.0, model)[0])
+    w = np.array([120.0] + [250.0] * 7) / 60.0
+    mean, low, high = c.minutes_within[2.0]
+    assert mean == pytest.approx(w.sum() * p)
+    sd = np.sqrt((w**2).sum() * p * (1 - p))
+    assert (low, high) == pytest.approx((mean - 1.2815516 * sd, mean + 1.2815516 * sd))
+
+
 def test_scan_seconds_given_by_caller_override_the_contact_view() -> None:
     t, rssi = _gaen(3, -60.0)
     c = analyze_contact(t, rssi, scan_seconds=np.full(t.shape, 60.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -150,6 +151,21 @@ def test_unit_classifier_replaces_the_path_loss_model_at_its_distance() -> None:
         t, rssi, config=replace(cfg, classifier=replace(always, distance_m=1.5))
     )
     assert other.minutes_close == plain.minutes_close
+
+
+def test_unit_classifier_score_is_the_normal_tail_of_its_minutes() -> None:
+    # Every unit close with probability 1/2: 10 expected minutes of 20, SD sqrt(20 / 4).
+    t = T0 + np.arange(0.0, 20 * 60.0, 1.0)
+    coin = UnitClassifier(2.0, 0.0, (0.0,) * len(UNIT_FEATURES))
+    cfg = EngineConfig(regime="dense", classifier=coin)
+    c = analyze_contact(t, np.full(t.shape, -70.0), config=cfg)
+    assert c.minutes_close == pytest.approx(10.0)
+    low, high = c.minutes_within[2.0][1:]
+    assert high - low == pytest.approx(2 * 1.2816 * np.sqrt(5.0), rel=1e-3)
+    assert c.score == pytest.approx(
+        0.5 * math.erfc((15.0 - 10.0) / np.sqrt(5.0) / math.sqrt(2)), rel=1e-4
+    )
+    assert not c.tc4tl
 
 
 def test_unit_classifier_uses_features_and_checks_its_length() -> None:

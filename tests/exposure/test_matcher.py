@@ -126,11 +126,12 @@ def test_aem_tx_power_window_and_version(tx_power: int, version: int, accepted: 
         assert result.rejected_sighting_index.tolist() == [0]
 
 
-def test_calibration_confidence_is_decoded() -> None:
+@pytest.mark.parametrize("confidence", [0, 1, 2, 3])
+def test_calibration_confidence_is_decoded(confidence: int) -> None:
     enin = KEY.rolling_start + 10
-    rpi, aem = beacon(KEY, enin, -10, 0x50 | (3 << 2))
+    rpi, aem = beacon(KEY, enin, -10, 0x50 | (confidence << 2))
     result = match(KEYS_ONE, sightings_of([(rpi, aem, at(enin))]))
-    assert result.calibration_confidence.tolist() == [3]
+    assert result.calibration_confidence.tolist() == [confidence]
 
 
 def test_sightings_at_or_after_publication_are_replays() -> None:

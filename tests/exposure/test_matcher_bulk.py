@@ -173,9 +173,10 @@ def assert_same(a: MatchResult, b: MatchResult) -> None:
 def day() -> tuple[KeyArrays, SightingArrays, np.ndarray]:
     planted = planted_day(1_200, n_planted=9, seed=11, background=3_000)
     published = np.full(len(planted.keys), np.nan)
-    # One planted key was published mid-contact: some of its sightings are replays.
-    replayed = int(planted.planted[0])
-    contact_times = np.sort(planted.sightings.t[-12 * 9 :][:12])
+    # The last planted key (in the last key range of a split match) was published
+    # mid-contact: some of its sightings are replays.
+    replayed = int(planted.planted[-1])
+    contact_times = np.sort(planted.sightings.t[-12:])
     published[replayed] = float(contact_times[6])
     keys = KeyArrays.from_columns(
         planted.keys.key_data, planted.keys.rolling_start, planted.keys.rolling_period, published

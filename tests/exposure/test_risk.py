@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,56 @@ def test_gaen_v1_and_cwa_v1() -> None:
         att[:2], seconds[:2], days_since_exposure=3, transmission_risk_level=7, config=CWA_V1
     )
     assert short.risk_score == 0  # <= 10 min has duration score 0 in CWA v1
+
+
+def test_gaen_v1_attenuation_durations_put_each_threshold_in_the_lower_bucket() -> None:
+    # attenuationDurations: [0] A <= X, [1] X < A <= Y, [2] A > Y (protocol.md §7.2).
+    att = np.array([54.0, 55.0, 56.0, 63.0, 64.0])
+    seconds = np.array([60.0, 120.0, 180.0, 240.0, 300.0])
+    result = gaen_v1_risk(
+        att, seconds, days_since_exposure=3, transmission_risk_level=7, config=CWA_V1
+    )
+    assert result.attenuation_minutes == (3.0, 7.0, 5.0)
+    # Scores 2 (mean 60.3 dB) x 5 (3 days) x 1 (15 min) x 7 (TRL 7); weights 1, 0.5, 0.
+    assert result.risk_score == 70
+    assert result.combined_score == pytest.approx(70 / 50 * (3.0 + 0.5 * 7.0))
+
+
+@pytest.mark.parametrize(
+    ("mean_attenuation", "level"),
+    [
+        (74, 0),
+        (73, 1),
+        (64, 1),
+        (63, 2),
+        (52, 2),
+        (51, 3),
+        (34, 3),
+        (33, 4),
+        (28, 4),
+        (27, 5),
+        (16, 5),
+        (15, 6),
+        (11, 6),
+        (10, 7),
+        (0, 7),
+    ],
+)
+def test_gaen_v1_attenuation_level_ranges(mean_attenuation: int, level: int) -> None:
+    # attenuationLevelValues: [0] A > 73, [1] 63 < A <= 73, ..., [7] A <= 10.
+    scores = replace(
+        GAEN_V1_DEFAULT,
+        attenuation_scores=tuple(range(1, 9)),
+        days_scores=(1,) * 8,
+        duration_scores=(1,) * 8,
+        transmission_scores=(1,) * 8,
+        minimum_risk_score=0,
+    )
+    result = gaen_v1_risk(
+        np.array([float(mean_attenuation)]),
+        np.array([600.0]),
+        days_since_exposure=3,
+        transmission_risk_level=1,
+        config=scores,
+    )
+    assert result.risk_score == level + 1
