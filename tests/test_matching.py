@@ -70,6 +70,7 @@ def test_planted_contact_is_found_stored_and_the_file_marked(store: Store) -> No
     assert found.key_data == tek.key_data
     assert found.id is not None
     assert found.start == interval_start(DAY + 60)
+    assert found.end == interval_start(DAY + 62) + 270  # the last sighting
     assert found.sightings == 30
     assert found.min_attenuation == 8 - (-60)
     assert found.duration_seconds == 15 * 60  # three 5-minute stretches of 60-s slices

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -253,3 +255,18 @@ def test_a_fresh_process_compiles_numba_only_for_a_national_size_batch(
     assert bulk.choose_backend(bulk.NUMBA_MIN_KEYS - 1) != bulk.BACKEND_NUMBA
     monkeypatch.setattr(bulk, "_numba_state", [None])  # numba missing: never chosen
     assert bulk.choose_backend(10**7) != bulk.BACKEND_NUMBA
+
+
+def test_a_fast_backend_whose_library_is_here_passes_its_self_test() -> None:
+    # A backend failing its official-vector self-test is silently left out (the exact slow
+    # path takes over), so a broken kernel would only show as lost speed: here it fails.
+    if importlib.util.find_spec("numba") is not None:
+        assert bulk.BACKEND_NUMBA in BACKENDS
+    loadable = []
+    for name in bulk._LIBCRYPTO_NAMES:
+        try:
+            loadable.append(bulk._LibCrypto(ctypes.CDLL(name)))
+        except (OSError, AttributeError):
+            continue
+    if loadable:
+        assert bulk.BACKEND_OPENSSL in BACKENDS

@@ -57,6 +57,38 @@ def test_trl_decoding(report_type: int, infectiousness: int, trl: int) -> None:
     assert cwa_transmission_risk_level(w) == trl
 
 
+@pytest.mark.parametrize("trl", range(1, 9))
+def test_legacy_trl_decodes_to_the_window_cwa_encodes_back(trl: int) -> None:
+    # cwa-server encodes (report type, onset) into TRL 1-8; a legacy key's TRL must decode to
+    # the window metadata that the app's TRL mapping turns back into the same TRL.
+    report_type, infectiousness = key_window_metadata(None, None, trl)
+    assert cwa_transmission_risk_level(_w(0, [], report_type, infectiousness)) == trl
+
+
+@pytest.mark.parametrize(
+    ("minutes", "level"),
+    [(0, 0), (1, 1), (5, 1), (5.5, 2), (10, 2), (15, 3), (20, 4), (25, 5), (30, 6), (31, 7)],
+)
+def test_gaen_v1_duration_level_ranges(minutes: float, level: int) -> None:
+    # durationLevelValues: [0] 0 min, [1] <= 5, [2] <= 10, ..., [6] <= 30, [7] > 30.
+    scores = replace(
+        GAEN_V1_DEFAULT,
+        attenuation_scores=(1,) * 8,
+        days_scores=(1,) * 8,
+        duration_scores=tuple(range(1, 9)),
+        transmission_scores=(1,) * 8,
+        minimum_risk_score=0,
+    )
+    result = gaen_v1_risk(
+        np.array([50.0]),
+        np.array([minutes * 60.0]),
+        days_since_exposure=3,
+        transmission_risk_level=1,
+        config=scores,
+    )
+    assert result.risk_score == level + 1
+
+
 def test_unknown_report_type_is_refused() -> None:
     with pytest.raises(InvalidInput):
         cwa_window_risk(_w(0, [(30, 30, 300)], rt=5), CWA_V2)
