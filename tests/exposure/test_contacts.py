@@ -214,6 +214,21 @@ def test_p_within_is_monotone_and_a_probability() -> None:
     assert p[-1] < 0.05
 
 
+@pytest.mark.parametrize("level", [40.0, 55.0, 62.0, 70.0, 85.0])
+@pytest.mark.parametrize("distance", [1.0, 1.5, 2.0, 3.0])
+def test_p_within_is_the_posterior_of_the_documented_default_model(
+    level: float, distance: float
+) -> None:
+    # docs/exposure-engine.md: 50 dB at 1 m, exponent 2, 10 dB shadowing, d log-uniform on
+    # 0.3-8 m. The posterior integrated numerically over log10 d, against the closed form.
+    u = np.linspace(np.log10(0.3), np.log10(8.0), 200_001)
+    likelihood = np.exp(-0.5 * ((level - 50.0 - 20.0 * u) / 10.0) ** 2)
+    cumulative = np.concatenate(([0.0], np.cumsum((likelihood[1:] + likelihood[:-1]) / 2)))
+    expected = np.interp(np.log10(distance), u, cumulative) / cumulative[-1]
+    got = float(p_within(np.array([level]), distance, PathLossModel())[0])
+    assert got == pytest.approx(expected, abs=2e-6)
+
+
 def test_decision_threshold_and_distance_are_configurable() -> None:
     t, rssi = _dense(20, -75.0)
     base = analyze_contact(t, rssi, np.full(t.shape, -20.0))
