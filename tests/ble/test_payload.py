@@ -95,6 +95,13 @@ def test_en_wins_when_both_beacons_are_present() -> None:
         (bytes.fromhex("10ffb522") + bytes(13), p.RejectReason.BLUEZONE_WRONG_LENGTH),
         (bytes.fromhex("0303564e"), p.RejectReason.BLUEZONE_NO_ID),
         (bytes.fromhex("02ffb5"), p.RejectReason.MANUFACTURER_DATA_TOO_SHORT),
+        # A UUID with no data is not too short: it is an EN beacon of the wrong length.
+        (bytes.fromhex("03166ffd"), p.RejectReason.EN_WRONG_LENGTH),
+        # A company id with no data is Bluezone's, of the wrong length.
+        (bytes.fromhex("03ffb522"), p.RejectReason.BLUEZONE_WRONG_LENGTH),
+        # 0x4E56 in a list of two UUIDs, and before a stray odd byte.
+        (bytes.fromhex("0503564e0f18"), p.RejectReason.BLUEZONE_NO_ID),
+        (bytes.fromhex("0603aaaa564e01"), p.RejectReason.BLUEZONE_NO_ID),
         ("02011a", p.RejectReason.WRONG_TYPE),
     ],
 )

@@ -1048,6 +1048,7 @@ def test_writer_revised_keys_and_batches() -> None:
         ({"rolling_start": 2**31}, "rolling_start"),
         ({"transmission_risk_level": 9}, "transmission_risk_level"),
         ({"days_since_onset": 2**31}, "days_since_onset"),
+        ({"days_since_onset": -(2**31) - 1}, "days_since_onset"),
     ],
 )
 def test_writer_rejects_bad_keys(change: dict[str, object], message: str) -> None:
@@ -1136,3 +1137,52 @@ def test_load_trusted_key_formats() -> None:
 def test_load_trusted_key_refuses_non_p256(pem: bytes) -> None:
     with pytest.raises(InvalidInput):
         load_trusted_key(pem)
+
+
+def test_keys_decode_alike_across_decoding_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kf, "DECODE_BLOCK_KEYS", 3)
+    keys = [
+        DiagnosisKey(bytes([i]) * 16, 2_900_000 + i, 144 - i, i % 9, ReportType.CONFIRMED_TEST, i)
+        for i in range(10)
+    ]
+    archive = write_export_archive(
+        keys, region="VN", start_timestamp=1, end_timestamp=2, signers=[SIGNER]
+    )
+    export = read_export_archive(archive, [trust(SIGNER)]).export
+    assert export.keys == keys
+    assert export.keys.rolling_period.tolist() == [144 - i for i in range(10)]
+    # A bad key in a later block is named by its index in the file.
+    bad = [
+        pb.TemporaryExposureKey(
+            key_data=bytes([i]) * 16, rolling_start_interval_number=1, rolling_period=144
+        )
+        for i in range(10)
+    ]
+    bad[7].rolling_period = 0
+    refused(
+        lambda: read_export_archive(signed(body(bad)), [trust(SIGNER)]),
+        R.BAD_ROLLING_PERIOD,
+        "keys[7] has rolling_period 0",
+    )
+
+
+@pytest.mark.parametrize("onset", [-(2**31), 2**31 - 1])
+def test_days_since_onset_round_trips_at_the_int32_limits(onset: int) -> None:
+    key = DiagnosisKey(bytes(16), 1, 144, None, ReportType.CONFIRMED_TEST, onset)
+    archive = write_export_archive(
+        [key], region="VN", start_timestamp=1, end_timestamp=2, signers=[SIGNER]
+    )
+    assert read_export_archive(archive, [trust(SIGNER)]).export.keys[0].days_since_onset == onset
+
+
+def test_a_negative_rolling_start_is_named_even_with_the_shortest_period() -> None:
+    keys = [
+        pb.TemporaryExposureKey(
+            key_data=bytes(16), rolling_start_interval_number=-1, rolling_period=1
+        )
+    ]
+    refused(
+        lambda: read_export_archive(signed(body(keys)), [trust(SIGNER)]),
+        R.BAD_ROLLING_START,
+        "rolling_start -1",
+    )

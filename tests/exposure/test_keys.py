@@ -45,6 +45,8 @@ def test_interval_number_of_vector_time() -> None:
     assert keys.interval_number(VECTOR_TIME) == VECTOR_ENIN
     assert keys.interval_number(VECTOR_TIME + 599.999) == VECTOR_ENIN
     assert keys.interval_number(VECTOR_TIME + 600) == VECTOR_ENIN + 1
+    # The last time an interval number can name, in uint32.
+    assert keys.interval_number(600 * 2**32 - 0.5) == 2**32 - 1
     assert keys.interval_start(VECTOR_ENIN) == VECTOR_TIME
 
 
@@ -92,6 +94,7 @@ def test_partial_day_key_covers_until_midnight() -> None:
         44,
         VECTOR_ENIN + 144,
     )
+    assert not keys.needs_new_tek(tek, VECTOR_ENIN + 100)
     assert not keys.needs_new_tek(tek, VECTOR_ENIN + 143)
     assert keys.needs_new_tek(tek, VECTOR_ENIN + 144)
     assert keys.needs_new_tek(tek, VECTOR_ENIN + 99)
@@ -110,6 +113,11 @@ def test_metadata_vector_unpacks() -> None:
     assert keys.pack_metadata(
         keys.Metadata(tx_power=-15, calibration_confidence=3)
     ) == bytes.fromhex("5cf10000")
+    # Versions are 2 bits each: 3.3 is the largest that packs.
+    assert keys.pack_metadata(keys.Metadata(0, minor_version=3, major_version=3))[0] == 0xF0
+    for major, minor in ((4, 0), (0, 4), (-1, 0)):
+        with pytest.raises(InvalidInput, match="2\\+2 bits"):
+            keys.pack_metadata(keys.Metadata(0, minor_version=minor, major_version=major))
 
 
 @given(
