@@ -40,6 +40,14 @@ def test_good_file() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "rssi"), [("-127", -127), ("-0127", -127), ("+126", 126), ("0", 0)]
+)
+def test_rssi_limits_are_read_in_any_integer_spelling(text: str, rssi: int) -> None:
+    capture = parse(f"t,rpi,aem,rssi\n{NOW - 60},{RPI},{AEM},{text}\n")
+    assert [s.rssi for s in capture.sightings] == [rssi]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         f"rssi,aem,t,rpi\n-63,{AEM},{NOW - 60:.1f},{RPI}\n",

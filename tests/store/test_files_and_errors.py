@@ -166,6 +166,22 @@ def test_bucket_width_must_tile_an_interval(tmp_path: Path, width: int) -> None:
     assert not (tmp_path / DB_FILENAME).exists()
 
 
+def test_a_one_second_bucket_is_a_divisor_too(tmp_path: Path) -> None:
+    with Store.open(tmp_path / DB_FILENAME, bucket_seconds=1) as store:
+        store.record_sightings([Sighting(1_000_029.5, b"r" * 16, b"aemx", -50)])
+        assert [b.bucket for b in store.sighting_buckets()] == [1_000_029]
+
+
+@pytest.mark.usefixtures("open_umask")
+@pytest.mark.parametrize("loose", [0o601, 0o602, 0o604, 0o610, 0o620, 0o640, 0o700])
+def test_any_group_or_other_bit_is_taken_away(tmp_path: Path, loose: int) -> None:
+    path = tmp_path / DB_FILENAME
+    Store.open(path).close()
+    os.chmod(path, loose)
+    Store.open(path).close()
+    assert mode(path) == 0o600 if loose & 0o077 else mode(path) == loose
+
+
 def test_sqlite_read_only_errors_are_translated(tmp_path: Path) -> None:
     path = tmp_path / DB_FILENAME
     Store.open(path).close()

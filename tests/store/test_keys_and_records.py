@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bluezoned.errors import InvalidInput, StoreError
-from bluezoned.models import DiagnosisKey, ReportType, Sighting, Tek
+from bluezoned.models import DiagnosisKey, ReportType, Sighting, SightingBucket, Tek
 from bluezoned.store import (
     DB_FILENAME,
     ExposureRecord,
@@ -223,6 +224,8 @@ def test_exposures_add_update_and_alert(store: Store) -> None:
     ]
     assert stored[0].risk_score == 0.5
     assert [e.id for e in store.exposures(unalerted_only=True)] == [second]
+    summary = store.summary(now=2000.0)
+    assert (summary.exposures, summary.exposures_alerted, summary.exposures_unalerted) == (2, 1, 1)
 
 
 def test_malformed_exposures_are_refused(store: Store) -> None:
@@ -242,3 +245,65 @@ def test_sync_state_round_trip(store: Store) -> None:
     assert store.sync_state("cwa") == newer
     with pytest.raises(InvalidInput):
         store.put_sync_state(SyncState(""))
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        ({"end": 100.0}, None),  # a single sighting: the exposure ends as it starts
+        ({"end": 99.9}, "ends before"),
+        ({"close_score": 0.0}, None),
+        ({"close_score": 1.0}, None),
+        ({"close_score": -0.01}, "not a probability"),
+        ({"close_score": 1.01}, "not a probability"),
+        ({"distance_m": 0.01}, None),
+        ({"distance_m": 0.0}, "not positive"),
+    ],
+)
+def test_exposure_checks_at_their_boundaries(
+    store: Store, change: dict[str, float], refused: str | None
+) -> None:
+    record = replace(exposure(100.0, 400.0), **change)
+    if refused is None:
+        store.add_exposure(record)
+        assert len(store.exposures()) == 1
+    else:
+        with pytest.raises(InvalidInput, match=refused):
+            store.add_exposure(record)
+        assert store.exposures() == []
+
+
+def test_key_and_file_checks_at_their_boundaries(store: Store) -> None:
+    assert store.add_own_key(Tek(b"k" * 16, 0), created=1.0)
+    with pytest.raises(InvalidInput, match="negative"):
+        store.add_own_key(Tek(b"n" * 16, -1), created=1.0)
+    empty = ProcessedFile(FILE_A, "cwa", "empty.zip", 0, 0, 5.0)
+    assert store.add_pending_key_file(empty, b"")
+    for size, keys in ((-1, 0), (0, -1)):
+        bad = ProcessedFile(FILE_B, "cwa", "bad.zip", size, keys, 5.0)
+        with pytest.raises(InvalidInput, match="cannot be negative"):
+            store.add_pending_key_file(bad, b"")
+    assert not store.is_file_processed(FILE_B)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "count", "refused"),
+    [
+        (1000.0, 1009.99, 1, False),  # first and last inside the 10-s bucket from 1000
+        (999.99, 1005.0, 1, True),
+        (1000.0, 1010.0, 1, True),
+        (1005.0, 1004.0, 2, True),
+        (1000.0, 1000.0, 0, True),
+    ],
+)
+def test_sighting_bucket_checks_at_their_boundaries(
+    store: Store, first: float, last: float, count: int, refused: bool
+) -> None:
+    bucket = SightingBucket(b"r" * 16, 1000, count, first, last, -50, -50 * count, b"aemx")
+    if refused:
+        with pytest.raises(InvalidInput, match="inconsistent bucket"):
+            store.add_buckets([bucket])
+        assert store.sighting_buckets() == []
+    else:
+        store.add_buckets([bucket])
+        assert store.sighting_buckets() == [bucket]

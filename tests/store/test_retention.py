@@ -89,6 +89,7 @@ def test_purge_deletes_exactly_the_old_rows_in_chunks(store: Store) -> None:
     store._db.conn.set_trace_callback(None)
     # sightings 40 -> 6 chunks, own keys 1, diagnosis keys 26 -> 4, exposures 12 -> 2, files 1
     assert result == PurgeResult(**EXPECTED, chunks=14, finished=True)
+    assert result.total == sum(EXPECTED.values()) + result.pending_key_files
     # Each DELETE is its own transaction.
     writes = [s.split()[0] for s in statements if s.startswith(("BEGIN", "DELETE", "COMMIT"))]
     assert writes == ["BEGIN", "DELETE", "COMMIT"] * (len(writes) // 3)
