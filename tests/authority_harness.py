@@ -91,13 +91,15 @@ class Authority:
         keys: list[DiagnosisKey],
         test_type: str = "confirmed",
         symptom_date: str | None = None,
+        secret_bytes: int = 32,
     ) -> tuple[str, bytes]:
-        """A verification certificate for ``keys`` and the HMAC secret it is bound with."""
+        """A verification certificate for ``keys`` and the HMAC secret (of ``secret_bytes``)
+        it is bound with."""
         status, verified = await self.post(
             "/api/verify", {"code": self.code(test_type, symptom_date)}
         )
         assert status == 200, verified
-        secret = secrets.token_bytes(32)
+        secret = secrets.token_bytes(secret_bytes)
         mac = base64.b64encode(tek_hmac(secret, keys)).decode()
         status, cert = await self.post(
             "/api/certificate", {"token": verified["token"], "ekeyhmac": mac}

@@ -81,6 +81,8 @@ def test_padding_copies_real_metadata_and_fills_to_about_a_thousand() -> None:
     assert len({k.key_data for k in fakes}) == len(fakes)
     assert publisher.pad_keys([], random.Random(1)) == []
     assert publisher.pad_keys([key(1, TODAY)] * 1000, random.Random(1)) == []
+    many = [key(i % 250, TODAY - 288) for i in range(990)]
+    assert 1000 <= len(many) + len(publisher.pad_keys(many, random.Random(1))) <= 1100
 
 
 def test_build_exports_splits_signs_and_sorts() -> None:
@@ -109,6 +111,7 @@ def test_build_exports_splits_signs_and_sorts() -> None:
         )
         data = [k.key_data for k in verified.export.keys]
         assert data == sorted(data)
+        assert len(data) == export.real_keys + export.padding_keys
         seen += data
     assert {k.key_data for k in real} <= set(seen)
     assert (
@@ -153,6 +156,9 @@ def test_retention_unlists_after_14_days_and_deletes_a_day_later() -> None:
     listed, deletable = publisher.retention_split(names, now=15 * day + 1)
     assert listed == [names[2]]
     assert deletable == [names[0]]
+    # Exactly 14 days after its end a file is still listed; exactly a day later, not yet gone.
+    assert publisher.retention_split(names[:1], now=14 * day) == (names[:1], [])
+    assert publisher.retention_split(names[:1], now=15 * day) == ([], [])
 
 
 def test_publish_window_writes_files_then_index_and_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -297,3 +303,28 @@ def test_keys_json_lists_every_bad_key() -> None:
 def test_keys_json_refuses_bad_documents(data: bytes) -> None:
     with pytest.raises(InvalidInput):
         parse_keys_json(data)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [
+        ("daysSinceOnsetOfSymptoms", -14, True),
+        ("daysSinceOnsetOfSymptoms", 14, True),
+        ("daysSinceOnsetOfSymptoms", -15, False),
+        ("daysSinceOnsetOfSymptoms", 15, False),
+        ("rollingStartNumber", 0, True),
+        ("rollingStartNumber", 2**31 - 1, True),
+        ("rollingStartNumber", -1, False),
+        ("rollingStartNumber", 2**31, False),
+    ],
+)
+def test_keys_json_field_limits(field: str, value: int, ok: bool) -> None:
+    item = {"key": base64.b64encode(bytes(16)).decode(), "rollingStartNumber": 5, field: value}
+    document = json.dumps([item]).encode()
+    if ok:
+        (parsed,) = parse_keys_json(document)
+        got = parsed.days_since_onset if field.startswith("days") else parsed.rolling_start
+        assert got == value
+    else:
+        with pytest.raises(BadRecords, match="1 bad"):
+            parse_keys_json(document, "keys.json")

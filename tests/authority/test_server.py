@@ -188,3 +188,52 @@ def test_failure_memory_is_bounded(running: Authority, monkeypatch: pytest.Monke
     running.clock.now += 61
     running.server._note_failure("192.0.2.1", running.clock.now)
     assert list(running.server._failures) == ["192.0.2.1"]
+
+
+async def test_an_hours_uploads_wait_until_the_hour_closed_two_hours_ago(
+    running: Authority,
+) -> None:
+    keys = [key(1, 3)]
+    certificate, secret = await running.certificate(keys)
+    assert (await running.publish(keys, certificate, secret))[0] == 200
+    hour_end = (NOW // 3600 + 1) * 3600
+    for now in (NOW, hour_end, hour_end + 2 * 3600 - 1):
+        running.clock.now = now
+        assert await running.server.export_once() == [], now
+    running.clock.now = hour_end + 2 * 3600
+    (exported,) = await running.server.export_once()
+    published = keyfile.read_export_archive(exported.data, TRUSTED).export.keys
+    assert keys[0].key_data in {k.key_data for k in published}
+
+
+async def test_four_keys_of_one_start_are_refused_among_others(running: Authority) -> None:
+    keys = [key(i, 2) for i in range(4)] + [key(9, 3)]
+    certificate, secret = await running.certificate(keys)
+    status, reply = await running.publish(keys, certificate, secret)
+    assert (status, reply["code"]) == (400, "bad_key")
+
+
+@pytest.mark.parametrize(("symptoms", "onset"), [("2026-11-01", 14), ("2026-12-25", -14)])
+async def test_days_since_onset_is_clamped_to_two_weeks(
+    running: Authority, symptoms: str, onset: int
+) -> None:
+    keys = [key(1, 3)]
+    certificate, secret = await running.certificate(keys, symptom_date=symptoms)
+    assert (await running.publish(keys, certificate, secret))[0] == 200
+    running.clock.now += 3 * 3600
+    (exported,) = await running.server.export_once()
+    published = keyfile.read_export_archive(exported.data, TRUSTED).export.keys
+    (mine,) = [k for k in published if k.key_data == keys[0].key_data]
+    assert mine.days_since_onset == onset
+
+
+@pytest.mark.parametrize(("secret_bytes", "status"), [(16, 200), (15, 400)])
+async def test_the_hmac_secret_needs_128_bits(
+    running: Authority, secret_bytes: int, status: int
+) -> None:
+    keys = [key(1, 3)]
+    certificate, secret = await running.certificate(keys, secret_bytes=secret_bytes)
+    got, reply = await running.publish(keys, certificate, secret)
+    assert got == status, reply
+    if status != 200:
+        assert "at least 16 bytes" in reply["error"]

@@ -340,3 +340,23 @@ def test_bucket_presets_split_the_same_contact_differently() -> None:
     assert gaen.bucket_seconds == (0.0, 600.0, 0.0, 0.0)  # GAEN-style 55/63/70: "near"
     assert cwa.weighted_minutes == pytest.approx(10 * 0.8)
     assert gaen.weighted_minutes == pytest.approx(10 * 1.0)
+
+
+def test_buckets_on_the_mean_attenuation_of_each_unit() -> None:
+    # Each minute hears 50 dB and 70 dB: its minimum is 50 (CWA's lowest bucket), its mean
+    # 60 (still the lowest, below 63); 54 and 74 make a mean of 64, the second bucket.
+    t = T0 + np.repeat(np.arange(10) * 60.0, 2) + np.tile([0.0, 30.0], 10)
+    tx = np.full(t.shape, -20.0)
+    for pair, on_mean in (((-70.0, -90.0), 0), ((-74.0, -94.0), 1)):
+        rssi = np.tile(pair, 10)
+        by_min = analyze_contact(t, rssi, tx)
+        by_mean = analyze_contact(t, rssi, tx, config=EngineConfig(bucket_on_min=False))
+        assert by_min.bucket_seconds[0] == 600.0
+        assert by_mean.bucket_seconds[on_mean] == 600.0
+
+
+@pytest.mark.parametrize("width", [0.0, -1800.0, 7.0])
+def test_exposure_windows_must_divide_a_day(width: float) -> None:
+    t, rssi = _gaen(4, -60.0)
+    with pytest.raises(InvalidInput, match="divide a day"):
+        exposure_windows(t, rssi, window_s=width)
