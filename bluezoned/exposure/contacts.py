@@ -363,13 +363,10 @@ def observation_units(
 
 def _duty_cycled(t: FloatArray, sid: IntArray, starts: FloatArray) -> bool:
     """Whether the sightings look like a duty-cycled scanner's: brief scans, far apart."""
-    if starts.size < 2:
+    if starts.size < 2 or np.median(np.diff(starts)) <= SPARSE_SCAN_PERIOD_S:
         return False
     ends = t[np.flatnonzero(np.r_[np.diff(sid) > 0, True])]
-    return bool(
-        np.median(np.diff(starts)) > SPARSE_SCAN_PERIOD_S
-        and np.median(ends - starts) <= MAX_DUTY_CYCLED_SCAN_S
-    )
+    return bool(np.median(ends - starts) <= MAX_DUTY_CYCLED_SCAN_S)
 
 
 def unit_features(units: Units) -> FloatArray:
