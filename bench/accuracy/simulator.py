@@ -406,13 +406,13 @@ def surface_summary(points: list[dict[str, Any]]) -> dict[str, Any]:
     """How often and by how much the engine beats the naive rule over the whole grid."""
     d_ndcf = np.array([p["engine_nDCF"] - p["naive_nDCF"] for p in points])
     d_mae = np.array([p["engine_MAE"] - p["naive_MAE"] for p in points])
+    profiles = np.array([p["profile"] for p in points])
     return {
         "points": len(points),
         "engine_better_nDCF": int((d_ndcf < 0).sum()),
         "engine_better_nDCF_by_scanning": {
-            profile: f"{int((d_ndcf[mask] < 0).sum())} of {int(mask.sum())}"
-            for profile in dict.fromkeys(p["profile"] for p in points)
-            for mask in [np.array([p["profile"] == profile for p in points])]
+            profile: f"{int((d_ndcf[profiles == profile] < 0).sum())} of {int((profiles == profile).sum())}"
+            for profile in dict.fromkeys(profiles.tolist())
         },
         "engine_better_MAE": int((d_mae < 0).sum()),
         "nDCF_difference_range": [float(d_ndcf.min()), float(d_ndcf.max())],
