@@ -17,7 +17,8 @@ class KeyServer:
     """Serves ``files`` (path -> bytes) on 127.0.0.1; ``faults[path]`` is a queue of one-shot faults.
 
     Faults: ``"reset"`` (cut the body half way), ``"500"``, ``"503"``, ``"stall"`` (send half,
-    then go silent), ``"slow"`` (wait before answering), ``"404"``, ``"chunked"`` (no length).
+    then go silent), ``"slow"`` (wait before answering), ``"404"``, ``"408"``, ``"410"``,
+    ``"429"``, ``"chunked"`` (no length).
     """
 
     def __init__(self) -> None:
@@ -42,7 +43,7 @@ class KeyServer:
         path = request.path
         self.requests[path] += 1
         fault = self.faults[path].popleft() if self.faults[path] else None
-        if fault in ("500", "503", "404"):
+        if fault in ("408", "429", "500", "503", "404", "410"):
             return web.Response(status=int(fault), text="fault")
         if fault == "slow":
             await asyncio.sleep(self.stall_seconds)

@@ -106,6 +106,9 @@ async def test_cwa_date_and_hour_tree_is_synced(
             "date/2020-07-03/hour/11",
         ]
         assert result.new_keys == 150
+        # Yesterday's hours were looked for (none yet), never tomorrow's.
+        assert key_server.requests[f"{root}/date/2020-07-02/hour"] == 1
+        assert key_server.requests[f"{root}/date/2020-07-04/hour"] == 0
         key_server.files[f"{root}/date/2020-07-03/hour"] = b"[10, 11, 12]"
         key_server.files[f"{root}/date/2020-07-03/hour/12"] = signed_file(signer, 2, region="US")
         again = await sync_source(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +15,7 @@ from bluezoned.errors import InvalidInput
 from bluezoned.exposure.keyfile import Signer, TrustedKey, write_export_archive
 from bluezoned.matching import match_new_keys
 from bluezoned.models import DiagnosisKey, Tek
-from bluezoned.store import ExposureRecord, Store
+from bluezoned.store import ExposureRecord, Store, SyncState
 from bluezoned.sync.client import HttpClient, open_session
 from bluezoned.sync.worker import (
     MatchNewKeys,
@@ -243,6 +245,19 @@ async def test_reset_mid_download_is_retried_within_the_run(
     assert key_server.requests["/exports/sample-export.zip"] == 3
 
 
+@pytest.mark.parametrize("status", ["408", "429"])
+async def test_timeout_and_too_many_requests_are_retried(
+    key_server: KeyServer, store: Store, samples: Samples, status: str
+) -> None:
+    publish(key_server, samples.files)
+    key_server.fail("/exports/sample-export.zip", status)
+    limits = Limits(connect_timeout=2, read_timeout=2, request_timeout=10, retries=1)
+    result = await run(index_config(key_server, samples.trusted, limits), store)
+    assert result.ok, result
+    assert result.count("stored") == 3
+    assert key_server.requests["/exports/sample-export.zip"] == 2
+
+
 async def test_failures_resume_without_refetching_finished_files(
     key_server: KeyServer, store: Store, samples: Samples
 ) -> None:
@@ -305,11 +320,14 @@ async def test_index_failure_fails_the_source_and_backs_off(
     assert NOW < (state.next_due or 0) <= NOW + 3600
 
 
+@pytest.mark.parametrize("status", ["404", "410"])
 async def test_vanished_file_is_skipped(
-    key_server: KeyServer, store: Store, samples: Samples
+    key_server: KeyServer, store: Store, samples: Samples, status: str
 ) -> None:
     publish(key_server, samples.files)
     key_server.files["/exports/index.txt"] += b"gone.zip\n"
+    key_server.files["/exports/gone.zip"] = b"listed, but the server answers " + status.encode()
+    key_server.fail("/exports/gone.zip", status)
     result = await run(index_config(key_server, samples.trusted), store)
     assert result.ok
     assert result.files[-1].status == "vanished"
@@ -475,3 +493,37 @@ async def test_sync_forever_honours_the_stored_next_run(
     await follow(config, store, clock, rounds=1)
     assert clock[0] >= due  # it waited for the stored time instead of syncing at start-up
     assert key_server.requests["/exports/index.txt"] == 2
+
+
+async def test_sync_forever_runs_the_source_due_first(
+    key_server: KeyServer, store: Store, signer: Signer
+) -> None:
+    publish(key_server, {"a.zip": signed_file(signer, 3)})
+    key_server.files["/late/index.txt"] = key_server.files["/exports/index.txt"]
+    one = index_config(key_server, [signer_key(signer)]).sources[0]
+    late = replace(one, name="late", url=key_server.url("/late/index.txt"))
+    config = Config(sources=(late, one), limits=FAST)
+    store.put_sync_state(SyncState("late", next_due=NOW + 3 * 3600))
+    store.put_sync_state(SyncState("test", next_due=NOW + 3600))
+    results: list[SourceResult] = []
+    clock = [NOW]
+    await follow(config, store, clock, rounds=1, report=results.append)
+    assert [r.source for r in results] == ["test"]
+    assert clock[0] == NOW + 3600
+    assert key_server.requests["/late/index.txt"] == 0
+
+
+@pytest.mark.parametrize("fault", ["none", "chunked"])
+async def test_a_file_of_exactly_the_size_limit_is_stored(
+    key_server: KeyServer, tmp_path: Path, samples: Samples, fault: str
+) -> None:
+    name = "sample-export.zip"
+    publish(key_server, {name: samples.files[name]})
+    size = len(samples.files[name])
+    for limit, status in ((size - 1, "refused"), (size, "stored")):
+        if fault != "none":
+            key_server.fail(f"/exports/{name}", fault)
+        limits = Limits(max_file_bytes=limit, connect_timeout=2, read_timeout=2, retries=0)
+        with Store.open(tmp_path / f"{limit}.db") as store:
+            result = await run(index_config(key_server, samples.trusted, limits), store)
+        assert [f.status for f in result.files] == [status], limit
