@@ -276,3 +276,31 @@ def test_example_gpio_hook_reads_the_alert_env(tmp_path: Path) -> None:
     assert "pin 17 on" in lines
     assert "pin 27 on" in lines
     assert lines[-2:] == ["pin 17 released", "pin 27 released"]
+
+
+async def test_an_unchanged_risk_level_is_not_a_rise(
+    store: Store, hook: tuple[AlertsConfig, Path]
+) -> None:
+    settings, _ = hook
+    store.add_exposure(exposure(risk=1))
+    await raise_alerts(store, settings, NOW)
+    store.add_exposure(exposure(risk=1, offset=60))
+    report = await raise_alerts(store, settings, NOW + 60)
+    assert report is not None
+    assert (report.event, report.risk_level, report.previous_risk_level) == ("exposure", 1, 1)
+
+
+async def test_the_hook_spans_every_new_exposure(
+    store: Store, hook: tuple[AlertsConfig, Path]
+) -> None:
+    settings, out = hook
+    store.add_exposure(exposure(offset=600))
+    store.add_exposure(exposure(offset=-600))
+    store.add_exposure(exposure())
+    await raise_alerts(store, settings, NOW)
+    env = calls(out)[-1]["env"]
+    assert isinstance(env, dict)
+    assert env["BLUEZONED_EXPOSURES"] == "3"
+    assert env["BLUEZONED_FIRST_START"] == "2023-11-14T20:03:20Z"  # NOW - 7200 - 600
+    assert env["BLUEZONED_LAST_END"] == "2023-11-14T20:53:20Z"  # NOW - 5400 + 600
+    assert env["BLUEZONED_DURATION_SECONDS"] == "2700"

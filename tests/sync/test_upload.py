@@ -177,3 +177,14 @@ async def test_unreachable_server_is_reported() -> None:
     assert caught.value.code == "unreachable"
     with pytest.raises(InvalidInput):
         await upload_keys("http://127.0.0.1:9", "12345678", [])
+
+
+def test_keys_to_upload_window_edges() -> None:
+    current = interval_number(NOW)
+    oldest = current - 14 * 144
+    own_keys = [
+        OwnKey(Tek(b"\x01" * 16, oldest - 144), NOW),  # ended exactly 14 days ago: out
+        OwnKey(Tek(b"\x02" * 16, oldest - 143), NOW),  # still valid one interval later: in
+        OwnKey(Tek(b"\x03" * 16, current, 1), NOW),  # started in this interval: in
+    ]
+    assert [k.key_data[0] for k in keys_to_upload(own_keys, NOW, 14)] == [2, 3]
