@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bluezoned.ble.aggregator import Aggregator
+from bluezoned.errors import InvalidInput
 from bluezoned.models import Sighting, SightingBucket
 from bluezoned.store import fold_sightings
 
@@ -144,3 +146,34 @@ def test_aggregator_and_supervision_are_pure() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_a_forced_flush_starts_one_bucket_past_the_bound_and_halves_memory() -> None:
+    sink = _Sink()
+    agg = Aggregator(sink, max_open_buckets=4, bucket_seconds=10)
+    for i in range(4):
+        agg.add(_s(100.0 + 10 * i))
+    assert (agg.open_buckets, agg.stats.forced_flushes) == (4, 0)
+    agg.add(_s(140.0))
+    assert agg.stats.forced_flushes == 1
+    assert agg.open_buckets == 2  # the oldest written until at most half the bound is open
+    assert [b.bucket for b in sink.rows] == [100, 110, 120]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "ok"),
+    [
+        ({"max_open_buckets": 1, "batch_size": 1, "grace_seconds": 0.0}, True),
+        ({"max_open_buckets": 0}, False),
+        ({"batch_size": 0}, False),
+        ({"grace_seconds": -0.5}, False),
+        ({"bucket_seconds": 0}, False),
+        ({"bucket_seconds": 7}, False),
+    ],
+)
+def test_aggregator_settings_at_their_limits(kwargs: dict[str, float], ok: bool) -> None:
+    if ok:
+        Aggregator(_Sink(), **kwargs)  # type: ignore[arg-type]
+    else:
+        with pytest.raises(InvalidInput):
+            Aggregator(_Sink(), **kwargs)  # type: ignore[arg-type]

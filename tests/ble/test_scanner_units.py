@@ -8,8 +8,15 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from bluezoned.ble.bluez.advertisement import BluezoneAdvertisement, EnAdvertisement
-from bluezoned.ble.payload import BluezoneBeacon, Rejection, RejectReason
-from bluezoned.ble.scanner import DropReason, convert_advert
+from bluezoned.ble.payload import (
+    BluezoneBeacon,
+    Rejection,
+    RejectReason,
+    build_advertisement,
+    build_bluezone_advertisement,
+    parse_ad_structures,
+)
+from bluezoned.ble.scanner import OR_PATTERNS, DropReason, convert_advert
 from bluezoned.ble.supervision import Backoff, RotationPolicy, Watchdog
 from bluezoned.const import BLUEZONE_SERVICE_UUID, EN_SERVICE_UUID
 from bluezoned.errors import InvalidInput
@@ -54,6 +61,25 @@ def test_mistyped_service_data_is_rejected_not_raised() -> None:
 @pytest.mark.parametrize("rssi", [127, -128, None, "x", True])
 def test_bad_rssi_is_dropped(rssi: object) -> None:
     assert _convert(rssi=rssi) is DropReason.BAD_RSSI
+
+
+@pytest.mark.parametrize("rssi", [-127, 126])
+def test_rssi_limits_are_kept(rssi: int) -> None:
+    assert _convert(rssi=rssi) == Sighting(1000.0, RPI, AEM, rssi, "11:22:33:44:55:66", "hci1")
+
+
+def test_passive_scan_patterns_match_the_adverts_phones_send() -> None:
+    # A monitor pattern (offset, AD type, bytes) must match the start of one AD structure.
+    en = parse_ad_structures(build_advertisement(b"\xaa" * 16, AEM, flags=False))
+    bluezone = parse_ad_structures(build_bluezone_advertisement(bytes(12), flags=False))
+    assert not isinstance(en, Rejection)
+    assert not isinstance(bluezone, Rejection)
+    for pattern, structures in zip(OR_PATTERNS, (en, bluezone), strict=True):
+        assert any(
+            st.ad_type == pattern.ad_data_type
+            and st.data[pattern.start_position :].startswith(pattern.content_of_pattern)
+            for st in structures
+        ), pattern
 
 
 def test_bluezone_beacon_is_recognised() -> None:
