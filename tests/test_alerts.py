@@ -112,19 +112,20 @@ async def test_each_exposure_alerts_once_across_a_reopen(
     assert len(calls(out)) == 1
 
 
-async def test_a_higher_risk_level_is_announced_as_a_rise(
-    store: Store, hook: tuple[AlertsConfig, Path]
+@pytest.mark.parametrize(("second", "event"), [(4, "risk_rise"), (1, "exposure")])
+async def test_only_a_higher_risk_level_is_announced_as_a_rise(
+    store: Store, hook: tuple[AlertsConfig, Path], second: int, event: str
 ) -> None:
     settings, out = hook
     store.add_exposure(exposure(risk=1))
     await raise_alerts(store, settings, NOW)
-    store.add_exposure(exposure(risk=4, offset=60))
+    store.add_exposure(exposure(risk=second, offset=60))
     report = await raise_alerts(store, settings, NOW + 60)
     assert report is not None
-    assert (report.event, report.risk_level, report.previous_risk_level) == ("risk_rise", 4, 1)
+    assert (report.event, report.risk_level, report.previous_risk_level) == (event, second, 1)
     env = calls(out)[-1]["env"]
     assert isinstance(env, dict)
-    assert env["BLUEZONED_EVENT"] == "risk_rise"
+    assert env["BLUEZONED_EVENT"] == event
     assert env["BLUEZONED_PREVIOUS_RISK_LEVEL"] == "1"
 
 
@@ -276,18 +277,6 @@ def test_example_gpio_hook_reads_the_alert_env(tmp_path: Path) -> None:
     assert "pin 17 on" in lines
     assert "pin 27 on" in lines
     assert lines[-2:] == ["pin 17 released", "pin 27 released"]
-
-
-async def test_an_unchanged_risk_level_is_not_a_rise(
-    store: Store, hook: tuple[AlertsConfig, Path]
-) -> None:
-    settings, _ = hook
-    store.add_exposure(exposure(risk=1))
-    await raise_alerts(store, settings, NOW)
-    store.add_exposure(exposure(risk=1, offset=60))
-    report = await raise_alerts(store, settings, NOW + 60)
-    assert report is not None
-    assert (report.event, report.risk_level, report.previous_risk_level) == ("exposure", 1, 1)
 
 
 async def test_the_hook_spans_every_new_exposure(
