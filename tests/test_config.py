@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+import bluezoned.config as config_module
 from bluezoned.config import Config, ExposureSettings, load_config
 from bluezoned.errors import ConfigError, InvalidInput
 
@@ -259,3 +260,20 @@ def test_oversized_pem_is_refused_not_truncated(tmp_path: Path, pem: Path) -> No
         load_config(write(tmp_path, SOURCE))
     assert caught.value.key == "sources[0].keys[0].pem"
     assert "larger than 65536 bytes, the bound for a PEM public key" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "low", "high", "step"),
+    [(k, lo, hi, 1) for k, (lo, hi) in config_module._LIMIT_COUNTS.items()]
+    + [(k, lo, hi, 0.05) for k, (lo, hi) in config_module._LIMIT_SECONDS.items()],
+)
+def test_limits_accept_both_ends_of_their_range_and_nothing_past(
+    tmp_path: Path, pem: Path, key: str, low: float, high: float, step: float
+) -> None:
+    for value in (low, high):
+        limits = load_config(write(tmp_path, SOURCE + f"[limits]\n{key} = {value!r}\n")).limits
+        assert getattr(limits, key) == value
+    for value in (low - step, high + step):
+        with pytest.raises(ConfigError, match="between") as caught:
+            load_config(write(tmp_path, SOURCE + f"[limits]\n{key} = {value!r}\n"))
+        assert caught.value.key == f"limits.{key}"
