@@ -22,7 +22,7 @@ import hashlib
 import importlib
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -321,12 +321,17 @@ def _libcrypto() -> _LibCrypto | None:
         return _lib_state[0]
 
 
-def _load_and_check() -> _LibCrypto | None:
+def _loadable_libcryptos() -> Iterator[_LibCrypto]:
+    """Each libcrypto found by name that has the symbols we call, not yet self-tested."""
     for name in _LIBCRYPTO_NAMES:
         try:
-            lib = _LibCrypto(ctypes.CDLL(name))
+            yield _LibCrypto(ctypes.CDLL(name))
         except (OSError, AttributeError):
             continue
+
+
+def _load_and_check() -> _LibCrypto | None:
+    for lib in _loadable_libcryptos():
         out = np.empty((144, RPI_LENGTH), dtype=np.uint8)
         padded = padded_blocks(_SELF_TEST_START, 144)
         try:
