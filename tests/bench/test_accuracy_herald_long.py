@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench.accuracy import herald_long as hl
+from bench.accuracy import learned
 from bench.accuracy.herald_long import (
     SEGMENT_MIN_S,
     Segment,
@@ -118,7 +119,7 @@ def test_sequences_are_seeded_and_never_mix_pairs() -> None:
 
 def test_evaluation_never_trains_on_the_held_out_model(monkeypatch: pytest.MonkeyPatch) -> None:
     seqs = make_sequences(_all_segments(), seed=5)
-    real_fit = hl.fit_pathloss
+    real_fit = learned.fit_pathloss
     seen: list[set[str]] = []
 
     def spy(units: Sequence[Any], *args: Any, **kwargs: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_adapter_spec_rejects(spec: str) -> None:
 
 
 def test_select_adapter_by_name_or_mac() -> None:
-    objects = {
+    objects: dict[str, dict[str, dict[str, Any]]] = {
         "/org/bluez": {"org.bluez.AgentManager1": {}},
         "/org/bluez/hci0": {
             defs.ADAPTER_INTERFACE: {"Address": "00:00:00:00:00:01", "Powered": True},

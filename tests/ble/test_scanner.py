@@ -145,6 +145,10 @@ async def test_flood_of_10000_ids_keeps_the_queue_bounded(bluez_factory: Factory
     scanner = _scanner(mode="active", queue_size=1_000)
     stop = await scanner.start()
     stats = scanner.stats
+
+    def received_at_least(n: int) -> Callable[[], bool]:
+        return lambda: stats.received >= n
+
     try:
         for i in range(10_000):
             rpi = hashlib.blake2b(i.to_bytes(4, "big"), digest_size=16).digest()
@@ -153,7 +157,7 @@ async def test_flood_of_10000_ids_keeps_the_queue_bounded(bluez_factory: Factory
             if i % 50 == 49:
                 # Paced like a controller: dbus-fast 5.2 drops a connection whose socket
                 # fills up (a send retried while a partial write is pending gets EAGAIN).
-                await wait_until(lambda n=i: stats.received > n, limit=10)
+                await wait_until(received_at_least(i + 1), limit=10)
         await wait_until(lambda: stats.received >= 10_000, limit=20, what="the flood")
         assert scanner.queue.qsize() == 1_000
         assert stats.accepted == 1_000

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def signing_files(tmp_path: Path) -> tuple[Path, Path]:
     return key_path, public_path
 
 
-def keys_file(tmp_path: Path, items: list[object]) -> Path:
+def keys_file(tmp_path: Path, items: Sequence[object]) -> Path:
     path = tmp_path / "keys.json"
     path.write_text(json.dumps({"temporaryExposureKeys": items}))
     return path

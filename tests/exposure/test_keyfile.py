@@ -133,7 +133,7 @@ def sign_sig(
         signatures.append(
             pb.TEKSignature(signature_info=info, batch_num=1, batch_size=1, signature=der)
         )
-    return pb.TEKSignatureList(signatures=signatures).SerializeToString()
+    return bytes(pb.TEKSignatureList(signatures=signatures).SerializeToString())
 
 
 def body(
@@ -1149,8 +1149,9 @@ def test_keys_decode_alike_across_decoding_blocks(monkeypatch: pytest.MonkeyPatc
         keys, region="VN", start_timestamp=1, end_timestamp=2, signers=[SIGNER]
     )
     export = read_export_archive(archive, [trust(SIGNER)]).export
-    assert export.keys == keys
+    assert isinstance(export.keys, kf.PublishedKeys)
     assert export.keys.rolling_period.tolist() == [144 - i for i in range(10)]
+    assert list(export.keys) == keys
     # A bad key in a later block is named by its index in the file.
     bad = [
         pb.TemporaryExposureKey(

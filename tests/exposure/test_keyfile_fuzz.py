@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import zipfile
+from collections.abc import Sequence
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,7 +36,7 @@ diagnosis_keys = st.builds(
 )
 
 
-def ordered(keys: tuple[DiagnosisKey, ...] | list[DiagnosisKey]) -> list[DiagnosisKey]:
+def ordered(keys: Sequence[DiagnosisKey]) -> list[DiagnosisKey]:
     """Keys in a canonical order (the writer sorts by key bytes only)."""
     return sorted(keys, key=repr)
 

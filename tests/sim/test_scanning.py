@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from bleak import BleakScanner
-from bleak.args.bluez import OrPattern
+from bleak.args.bluez import BlueZDiscoveryFilters, BlueZScannerArgs, OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
@@ -23,7 +23,7 @@ from tests.fixtures_bluez import HCI0_ADDRESS, HCI1_ADDRESS, wait_until
 
 ADDR = "12:34:56:78:9A:BC"
 SD = bytes(range(20))
-RECIPE_A = {"DuplicateData": True, "RSSI": -127}
+RECIPE_A: BlueZDiscoveryFilters = {"DuplicateData": True, "RSSI": -127}
 """linux-ble.md §3 recipe A: every report, fresh RSSI."""
 
 Seen = asyncio.Queue[tuple[BLEDevice, AdvertisementData]]
@@ -36,7 +36,7 @@ async def scanning(**bluez_args: Any) -> AsyncIterator[Seen]:
         lambda d, a: seen.put_nowait((d, a)),
         service_uuids=[EN_SERVICE_UUID] if bluez_args.pop("uuids", False) else None,
         scanning_mode=bluez_args.pop("mode", "active"),
-        bluez={"adapter": "hci0", **bluez_args},
+        bluez=cast(BlueZScannerArgs, {"adapter": "hci0", **bluez_args}),
     )
     await scanner.start()
     try:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from bleak import BleakScanner
+from bleak.args.bluez import BlueZDiscoveryFilters
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from dbus_fast.aio import MessageBus
@@ -18,7 +19,7 @@ from bluezoned.sim.world import World
 from tests.fixtures_bluez import HCI0_ADDRESS, HCI1_ADDRESS, wait_until
 from tests.sim.advert_client import TestAdvertisement, register
 
-RECIPE_A = {"DuplicateData": True, "RSSI": -127}
+RECIPE_A: BlueZDiscoveryFilters = {"DuplicateData": True, "RSSI": -127}
 T0 = 1_700_000_000.0
 Seen = asyncio.Queue[tuple[BLEDevice, AdvertisementData]]
 

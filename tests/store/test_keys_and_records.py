@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -261,7 +262,7 @@ def test_sync_state_round_trip(store: Store) -> None:
     ],
 )
 def test_exposure_checks_at_their_boundaries(
-    store: Store, change: dict[str, float], refused: str | None
+    store: Store, change: dict[str, Any], refused: str | None
 ) -> None:
     record = replace(exposure(100.0, 400.0), **change)
     if refused is None:
