@@ -66,6 +66,7 @@ from bluezoned.models import ReportType
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 Regime = Literal["auto", "dense", "sparse"]
 
 DISTANCE_BANDS_M: Final = (1.0, 2.0, 3.0)
@@ -332,16 +333,19 @@ def observation_units(
     """Fold time-sorted sightings into weighted units (slices when dense, scans when sparse)."""
     sid = scan_ids(t, config.scan_merge_gap_s)
     n_scans = int(sid[-1]) + 1 if sid.size else 0
-    starts = t[np.flatnonzero(np.r_[True, np.diff(sid) > 0])] if sid.size else t
+    new_scan = np.diff(sid) > 0
+    first = np.flatnonzero(np.r_[True, new_scan]) if sid.size else np.zeros(0, dtype=np.int64)
+    starts = t[first]
     regime: Literal["dense", "sparse"]
     if config.regime == "auto":
-        regime = "sparse" if scan_seconds is not None or _duty_cycled(t, sid, starts) else "dense"
+        regime = (
+            "sparse" if scan_seconds is not None or _duty_cycled(t, new_scan, starts) else "dense"
+        )
     else:
         regime = config.regime
     if regime == "sparse":
         group = sid
         if scan_seconds is not None:
-            first = np.flatnonzero(np.r_[True, np.diff(sid) > 0])
             weights = np.asarray(scan_seconds, dtype=np.float64)[first]
         else:
             weights = gaen_scan_weights(starts)
@@ -361,11 +365,14 @@ def observation_units(
     )
 
 
-def _duty_cycled(t: FloatArray, sid: IntArray, starts: FloatArray) -> bool:
-    """Whether the sightings look like a duty-cycled scanner's: brief scans, far apart."""
+def _duty_cycled(t: FloatArray, new_scan: BoolArray, starts: FloatArray) -> bool:
+    """Whether the sightings look like a duty-cycled scanner's: brief scans, far apart.
+
+    ``new_scan[i]`` says sighting ``i + 1`` begins a scan; ``starts`` are the scans' first times.
+    """
     if starts.size < 2 or np.median(np.diff(starts)) <= SPARSE_SCAN_PERIOD_S:
         return False
-    ends = t[np.flatnonzero(np.r_[np.diff(sid) > 0, True])]
+    ends = t[np.flatnonzero(np.r_[new_scan, True])]
     return bool(np.median(ends - starts) <= MAX_DUTY_CYCLED_SCAN_S)
 
 
