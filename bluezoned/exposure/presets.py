@@ -98,6 +98,7 @@ class CwaParameters:
     use_min_attenuation: bool = True
     """Final CWA code weights ``minAttenuationDb``; early versions used ``typicalAttenuationDb``."""
     max_encounter_age_days: int | None = None
+    """Windows older than this many days are ignored (``maxEncounterAgeInDays``); None: no limit."""
 
 
 _CWA_WEIGHTS: Final = (

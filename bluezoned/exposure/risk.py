@@ -225,9 +225,24 @@ def cwa_window_risk(window: ExposureWindow, params: CwaParameters = CWA_V2) -> W
     return WindowRisk(trl, weighted_minutes, normalized, _level(params.window_levels, normalized))
 
 
-def cwa_risk(windows: Sequence[ExposureWindow], params: CwaParameters = CWA_V2) -> CwaResult:
-    """CWA's ``aggregateResults``: per-window risk, per-day sums, total HIGH if any day is HIGH."""
-    results = tuple(cwa_window_risk(w, params) for w in windows)
+def cwa_risk(
+    windows: Sequence[ExposureWindow], params: CwaParameters = CWA_V2, *, today: int | None = None
+) -> CwaResult:
+    """CWA's ``aggregateResults``: per-window risk, per-day sums, total HIGH if any day is HIGH.
+
+    Parameters with a ``max_encounter_age_days`` first drop the windows whose UTC day is older
+    than ``today`` (a UTC day number) less that many days, as CWA's ``ExposureWindowsFilter``
+    does; they need ``today`` (InvalidInput without it).
+    """
+    max_age = params.max_encounter_age_days
+    if max_age is not None and today is None:
+        raise InvalidInput(f"the CWA parameters {params.name} limit the encounter age: pass today")
+    results = tuple(
+        None
+        if max_age is not None and today is not None and w.day < today - max_age
+        else cwa_window_risk(w, params)
+        for w in windows
+    )
     kept = [(w, r) for w, r in zip(windows, results, strict=True) if r is not None]
     days: list[DayRisk] = []
     for day_total in cwa_day_totals(((w.day, r.normalized_time) for w, r in kept), params):

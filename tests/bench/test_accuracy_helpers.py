@@ -11,6 +11,7 @@ import pytest
 
 from bench.accuracy.data import Tram
 from bench.accuracy.metrics import (
+    _interval,
     auc,
     best_threshold,
     brier,
@@ -45,6 +46,27 @@ def test_ndcf_is_miss_plus_false_alarm() -> None:
     assert d.ndcf_ci[0] <= d.ndcf <= d.ndcf_ci[1]
     assert d.p_miss_ci[0] <= d.p_miss <= d.p_miss_ci[1]
     assert d.p_fa_ci[0] <= d.p_fa <= d.p_fa_ci[1]
+    # 4 close, 6 not; 3 hits, 1 miss, 2 false alarms
+    truth = np.array([True] * 4 + [False] * 6)
+    pred = np.array([True, True, True, False, True, True, False, False, False, False])
+    d = decision(pred, truth)
+    assert d.n == 10
+    assert d.prevalence == 0.4
+    assert d.p_miss == 0.25
+    assert d.p_fa == pytest.approx(2 / 6)
+    assert d.ndcf == pytest.approx(0.25 + 2 / 6)
+    assert (d.precision, d.recall) == (0.6, 0.75)
+    assert d.f1 == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+    assert decision(np.zeros(4, dtype=bool), np.array([True, False, True, False])).f1 == 0.0
+
+
+def test_intervals_are_the_central_95_percent() -> None:
+    assert _interval(np.arange(1001.0)) == (25.0, 975.0)
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.0, 1.0, 400)
+    lo, hi = mean_ci(values)
+    half = 1.96 / np.sqrt(values.size)  # the normal-theory half width of a mean's interval
+    assert 0.8 * 2 * half < hi - lo < 1.2 * 2 * half
 
 
 def test_paired_bootstrap_separates_a_real_difference_from_noise() -> None:
@@ -96,6 +118,8 @@ def test_auc_and_threshold() -> None:
     assert auc(score, truth) == 1.0
     assert auc(np.zeros(4), truth) == 0.5
     assert best_threshold(score, truth, np.array([0.0, 2.5, 5.0])) == 2.5
+    # a score equal to the threshold is a yes: 3.0 separates, 2.0 lets in one false alarm
+    assert best_threshold(score, truth, np.array([2.0, 3.0])) == 3.0
 
 
 def test_platt_fit_recovers_a_planted_logistic() -> None:
@@ -106,9 +130,16 @@ def test_platt_fit_recovers_a_planted_logistic() -> None:
     assert a == pytest.approx(-1.0, abs=0.1)
     assert b == pytest.approx(0.3, abs=0.02)
     # separable data stays finite (the ridge) and still orders the margin
-    a, b = fit_platt(np.array([-2.0, -1.0, 1.0, 2.0]), np.array([False, False, True, True]))
+    margin, truth = np.array([-2.0, -1.0, 1.0, 2.0]), np.array([False, False, True, True])
+    a, b = fit_platt(margin, truth)
     assert np.isfinite([a, b]).all()
     assert b > 0
+    # ... at the optimum of the ridge-penalised log-likelihood: its gradient vanishes there
+    for l2 in (1e-3, 1e-1):
+        a, b = fit_platt(margin, truth, l2=l2)
+        p = 1.0 / (1.0 + np.exp(-(a + b * margin)))
+        gradient = np.array([(p - truth).sum() + l2 * a, ((p - truth) * margin).sum() + l2 * b])
+        assert np.abs(gradient).max() < 1e-8
 
 
 def test_brier_and_reliability() -> None:

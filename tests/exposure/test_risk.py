@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -35,7 +36,7 @@ from bluezoned.models import ReportType
 
 
 def _w(
-    day: int, scans: list[tuple[float, float, float]], rt: int = 1, inf: int = 2
+    day: int, scans: Sequence[tuple[float, float, float]], rt: int = 1, inf: int = 2
 ) -> ExposureWindow:
     return ExposureWindow.of(day, scans, report_type=rt, infectiousness=inf)
 
@@ -46,6 +47,9 @@ def test_range_flags() -> None:
     assert r.contains(62.9)
     assert not r.contains(63)
     assert not Range(1, 2, min_exclusive=True).contains(1)
+    assert Range(1, 2).contains(1)
+    assert Range(1, 2).contains(2)  # inclusive unless flagged
+    assert not Range(1, 2).contains(2.001)
 
 
 @pytest.mark.parametrize(
@@ -111,6 +115,32 @@ def test_initial_parameters_filter_short_windows_and_low_trl() -> None:
     kept = cwa_window_risk(_w(0, [(50, 50, 300)] * 4), CWA_V2_INITIAL)
     assert kept is not None
     assert kept.normalized_time == pytest.approx(1.6 * 16.0)
+
+
+def test_initial_parameters_are_high_from_13_normalized_minutes() -> None:
+    # TRL 8 (x 1.6) at 50 dB (weight 0.8): 1.28 normalized minutes per minute
+    below = cwa_window_risk(_w(0, [(50, 50, 600)]), CWA_V2_INITIAL)
+    at = cwa_window_risk(_w(0, [(50, 50, 60 * 13 / 1.28)]), CWA_V2_INITIAL)
+    assert below is not None
+    assert below.normalized_time == pytest.approx(12.8)
+    assert below.risk_level == RISK_LOW
+    assert at is not None
+    assert at.normalized_time == pytest.approx(13.0)
+    assert at.risk_level == RISK_HIGH
+
+
+def test_initial_parameters_ignore_encounters_older_than_10_days() -> None:
+    window = [(30, 30, 300)] * 4  # 20 min at 30 dB, TRL 8: HIGH
+    today = 20_000
+    assert cwa_risk([_w(today - 10, window)], CWA_V2_INITIAL, today=today).days
+    old = cwa_risk([_w(today - 11, window), _w(today, [])], CWA_V2_INITIAL, today=today)
+    assert old.windows[0] is None  # dropped before scoring, as CWA's ExposureWindowsFilter
+    assert old.total_risk_level == RISK_LOW
+    assert not old.days
+    with pytest.raises(InvalidInput, match="pass today"):
+        cwa_risk([_w(today, window)], CWA_V2_INITIAL)
+    # CWA v2 (>= 1.15) has no age limit of its own: the store's 14-day retention is the limit.
+    assert cwa_risk([_w(today - 13, window)]).total_risk_level == RISK_HIGH
 
 
 def test_days_sum_and_total_is_high_when_any_day_is_high() -> None:
