@@ -238,6 +238,12 @@ def test_gaen_v1_attenuation_durations_put_each_threshold_in_the_lower_bucket() 
     # Scores 2 (mean 60.3 dB) x 5 (3 days) x 1 (15 min) x 7 (TRL 7); weights 1, 0.5, 0.
     assert result.risk_score == 70
     assert result.combined_score == pytest.approx(70 / 50 * (3.0 + 0.5 * 7.0))
+    # Google's builder defaults put the thresholds at 50 and 74 dB.
+    att = np.array([50.0, 51.0, 74.0, 75.0])
+    default = gaen_v1_risk(
+        att, seconds[:4], days_since_exposure=3, transmission_risk_level=7, config=GAEN_V1_DEFAULT
+    )
+    assert default.attenuation_minutes == (1.0, 5.0, 4.0)
 
 
 @pytest.mark.parametrize(
