@@ -219,8 +219,15 @@ def test_bucket_edges_and_weights(tmp_path: Path) -> None:
     own = contact("--buckets", "58,65,80", "--bucket-weights", "2,0.5,0,0")
     assert own["bucket_seconds"] == [0.0, 600.0, 0.0, 0.0]
     assert own["weighted_minutes"] == pytest.approx(5.0)
+    third = contact("--buckets", "50,55,65", "--bucket-weights", "2,0.5,0.25,0.125")
+    assert third["bucket_seconds"] == [0.0, 0.0, 600.0, 0.0]
+    assert third["weighted_minutes"] == pytest.approx(2.5)
+    last = contact("--buckets", "40,50,55", "--bucket-weights", "2,0.5,0.25,0.125")
+    assert last["weighted_minutes"] == pytest.approx(1.25)
     for options, message in (
         (["--buckets", "70,60,50"], "must increase"),
+        (["--buckets", "60,60,70"], "must increase"),
+        (["--buckets", "50,60,60"], "must increase"),
         (["--buckets", "near"], "3 comma-separated numbers"),
         (["--bucket-weights", "1,1"], "4 comma-separated numbers"),
         (["--bucket-weights", "1,1,1,-1"], "within 0..10"),

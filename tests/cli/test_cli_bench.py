@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from bluezoned.cli import bench as cli_bench
 from bluezoned.cli.bench import bench
 from bluezoned.exposure import matcher
 
@@ -15,15 +18,20 @@ SMALL = ["match", "--keys", "300", "--planted", "4", "--background", "2000", "--
 
 
 def test_match_reports_json_and_succeeds_when_all_planted_keys_match() -> None:
+    started = time.perf_counter()
     result = CliRunner().invoke(bench, [*SMALL, "--window-sightings", "5000", "--json"])
+    wall = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert {"keys", "seconds", "keys_per_s", "matches", "planted"} <= report.keys()
     assert report["keys"] == 300
     assert report["matches"] == report["planted"] == 4
-    assert report["keys_per_s"] > 0
+    # The timed spans lie inside the command's own run, and the rates are their quotients.
+    assert 0 < report["seconds"] + report["windowing_seconds"] < wall
+    assert report["keys_per_s"] == pytest.approx(300 / report["seconds"])
     assert report["windowing_sightings"] == 5000
-    assert report["windowing_sightings_per_s"] > 0
+    assert report["windowing_sightings_per_s"] == pytest.approx(5000 / report["windowing_seconds"])
+    assert (report["workers"], report["pool"]) == (1, "none")
 
 
 def test_match_human_line() -> None:
@@ -56,15 +64,34 @@ def test_match_fails_when_matches_differ_from_planted(monkeypatch: pytest.Monkey
 
 
 @pytest.mark.parametrize("pool", ["process", "thread", "auto"])
-def test_match_with_two_workers(pool: str) -> None:
+def test_match_with_two_workers(pool: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    started_pools: list[str] = []
+
+    class Threads(ThreadPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            started_pools.append("thread")
+            super().__init__(max_workers=max_workers)
+
+    class Processes(ProcessPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            started_pools.append("process")
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(cli_bench, "ThreadPoolExecutor", Threads)
+    monkeypatch.setattr(cli_bench, "ProcessPoolExecutor", Processes)
     args = ["match", "--keys", "500", "--planted", "3", "--background", "500", "--workers", "2"]
+    started = time.perf_counter()
     result = CliRunner().invoke(bench, [*args, "--pool", pool, "--window-sightings", "0", "--json"])
+    wall = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["workers"] == 2
-    assert report["pool"] in {"process", "thread"}
-    if pool != "auto":
-        assert report["pool"] == pool
+    assert 0 < report["seconds"] < wall
+    assert report["keys_per_s"] == pytest.approx(500 / report["seconds"])
+    # auto: threads for the numba kernel (it releases the GIL), processes otherwise
+    auto = "thread" if report["backend"] == "numba" else "process"
+    assert report["pool"] == (pool if pool != "auto" else auto)
+    assert started_pools == [report["pool"]]  # the pool reported is the pool that ran
 
 
 def test_zero_planted_is_a_valid_run() -> None:
