@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.accuracy.data import Tram
+from bench.accuracy.data import TRAM_EDGES, Tram
 from bench.accuracy.metrics import (
     _interval,
     auc,
@@ -177,6 +177,50 @@ def test_tram_rules_on_a_made_up_histogram() -> None:
     assert by_name["Swiss"].tpr == 0.0
     assert by_name["German"].tpr == 0.5
     assert -1.0 <= r <= 1.0
+
+
+def test_tram_rules_at_their_edges() -> None:
+    """Each June 2020 rule and CWA v2 at the edge of its bins and thresholds (the bins' mid-points
+    are 49, 51, ... 73, 75, 77, 79, 82.5, 87.5 and 95 dB)."""
+    edges = np.asarray(TRAM_EDGES, dtype=np.float64)
+    rows = [  # (bin, minutes, distance)
+        (8, 15.0, 1.0),  # A: 64-66 dB, naive's last bin; CWA weight 1 (15 >= 9); not > 15 min
+        (9, 15.0, 3.0),  # B: 66-68 dB, past naive's bins; CWA yes
+        (7, 9.0, 1.0),  # C: mid 63, CWA weight 1.0: exactly 9; German's 0.5 ends below 63
+        (1, 30.0, 1.0),  # D: mid 51, Swiss half weight: exactly 15; all but the engine's edges
+        (12, 16.0, 3.0),  # E: mid 73, Italian's last mean; CWA weight 0.1
+        (13, 16.0, 4.0),  # F: mid 75, past Italian's 73 dB
+        (4, 30.0, 2.0),  # G: mid 57, German half weight: exactly 15; Swiss 0; 2.0 m is close
+        (0, 0.0, 1.0),  # H: never heard
+        (3, 30.0, 3.0),  # I: mid 55, on the Swiss and German 55-dB edge: Swiss 0, German 0.5
+    ]
+    minutes = np.zeros((len(rows), edges.size - 1))
+    for i, (b, m, _) in enumerate(rows):
+        minutes[i, b] = m
+    distance = np.array([d for _, _, d in rows])
+    rules, r = evaluate_tram(Tram(minutes, edges, distance))
+    rates = {rule.name.split(" ")[0].rstrip(","): (rule.tpr, rule.fpr) for rule in rules[:5]}
+    # close rows: A C D G H (5); far rows: B E F I (4)
+    assert rates == {
+        "naive": (3 / 5, 1 / 4),  # A D G; I
+        "CWA": (4 / 5, 2 / 4),  # A C D G; B I
+        "Swiss": (1 / 5, 0.0),  # D
+        "German": (2 / 5, 1 / 4),  # D G; I
+        "Italian": (2 / 5, 2 / 4),  # D G; E I
+    }
+    heard = np.array([m > 0 for _, m, _ in rows])
+    mean_att = np.array([49.0 + 2 * b for b, _, _ in rows])
+    assert r == pytest.approx(np.corrcoef(mean_att[heard], distance[heard])[0, 1])
+
+
+def test_tram_engine_tuned_leave_one_row_out_separates_separable_rows() -> None:
+    edges = np.asarray(TRAM_EDGES, dtype=np.float64)
+    minutes = np.zeros((12, edges.size - 1))
+    minutes[:6, 1] = 30.0  # close: 30 min at 50-52 dB
+    minutes[6:, 17] = 30.0  # far: 30 min at 85-90 dB
+    distance = np.r_[np.full(6, 1.0), np.full(6, 4.0)]
+    rules, _ = evaluate_tram(Tram(minutes, edges, distance))
+    assert (rules[-1].tpr, rules[-1].fpr) == (1.0, 0.0)
 
 
 def test_simulator_is_seeded_and_physical() -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
 
+from bench.accuracy import learned
 from bench.accuracy.distance import evaluate_distance
 from bench.accuracy.learned import (
     CANDIDATES,
     OFFSET_MODES,
+    Offsets,
     PairUnits,
     bounds,
     calibration_residual,
@@ -35,7 +38,7 @@ from bench.accuracy.tracks import (
     evaluate,
     interval_coverage,
 )
-from bluezoned.exposure.contacts import UNIT_FEATURES, EngineConfig
+from bluezoned.exposure.contacts import UNIT_FEATURES, EngineConfig, UnitClassifier
 
 RX_OFFSET = {"RX-A": 6.0, "RX-B": -6.0}
 TX_OFFSET = {"TX-A": 4.0, "TX-B": -4.0}
@@ -110,9 +113,10 @@ def test_pathloss_fit_and_inner_choice_decide_well_on_clean_data() -> None:
     assert fit.score_map is not None
     assert cal.score_map == pytest.approx(fit.score_map, abs=1e-4)
     assert fit.score_map[1] > 0  # more expected minutes over the threshold: likelier close
-    _chosen, scores = choose_pathloss(pairs, scen, truth, 2.0, 15.0, EngineConfig())
+    chosen, scores = choose_pathloss(pairs, scen, truth, 2.0, 15.0, EngineConfig())
     assert set(scores) == {f"pathloss/{m}" for m in OFFSET_MODES}
     assert min(scores.values()) < 0.3
+    assert scores[f"pathloss/{chosen.mode}"] == min(scores.values())
 
 
 def test_logistic_variant_choice_runs_on_training_pairs_only() -> None:
@@ -122,6 +126,61 @@ def test_logistic_variant_choice_runs_on_training_pairs_only() -> None:
     est = expected_minutes(pairs, fitted.classifier, fitted.offsets)
     y = truth >= 15.0
     assert ((est >= fitted.theta) == y).mean() > 0.85
+
+
+def _folds_of(calls: list[tuple[str, set[int]]], pairs: list[PairUnits], scen: list[str]) -> None:
+    """Each fit is on whole scenarios, and the pairs it then decides are all of the others."""
+    by_id = {id(u): s for u, s in zip(pairs, scen, strict=True)}
+    assert calls
+    for (kind_fit, fitted), (kind_use, used) in zip(calls[::2], calls[1::2], strict=True):
+        assert (kind_fit, kind_use) == ("fit", "use")
+        assert fitted.isdisjoint(used)
+        assert fitted | used == set(by_id)
+        (held_out,) = {by_id[i] for i in used}
+        assert all(by_id[i] != held_out for i in fitted)
+
+
+def test_inner_choices_never_fit_on_the_scenario_they_score(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pairs, scen, truth = _pairs(n=48)
+    calls: list[tuple[str, set[int]]] = []
+    depth = [0]  # calls inside a fit (scoring its own training pairs) are not a fold's
+
+    def spy(kind: str, real: Any, position: int) -> Any:
+        def wrapper(*args: Any) -> Any:
+            if depth[0] == 0:
+                calls.append((kind, {id(u) for u in args[position]}))
+            depth[0] += 1
+            try:
+                return real(*args)
+            finally:
+                depth[0] -= 1
+
+        return wrapper
+
+    monkeypatch.setattr(learned, "fit_variant", spy("fit", learned.fit_variant, 0))
+    monkeypatch.setattr(learned, "expected_minutes", spy("use", learned.expected_minutes, 0))
+    choose_and_fit(pairs, scen, truth, 2.0, 15.0)
+    _folds_of(calls[:-1], pairs, scen)  # the last call refits on every pair
+    assert calls[-1] == ("fit", {id(u) for u in pairs})
+
+    calls.clear()
+    monkeypatch.setattr(learned, "fit_pathloss", spy("fit", learned.fit_pathloss, 0))
+    monkeypatch.setattr(learned, "decide", spy("use", learned.decide, 1))
+    choose_pathloss(pairs, scen, truth, 2.0, 15.0, EngineConfig())
+    _folds_of(calls[:-1], pairs, scen)
+    assert calls[-1] == ("fit", {id(u) for u in pairs})
+
+
+def test_expected_minutes_weigh_each_unit_by_its_probability() -> None:
+    pairs, _, _ = _pairs(n=3)
+    zeros = (0.0,) * len(UNIT_FEATURES)
+    none = Offsets({}, {})
+    certain = expected_minutes(pairs, UnitClassifier(2.0, 50.0, zeros), none)
+    assert certain.tolist() == pytest.approx([p.weight_s.sum() / 60.0 for p in pairs])
+    even = expected_minutes(pairs, UnitClassifier(2.0, 0.0, zeros), none)
+    assert even.tolist() == pytest.approx([p.weight_s.sum() / 120.0 for p in pairs])
 
 
 def test_prepare_aligns_unit_truth_with_engine_units() -> None:
