@@ -3,19 +3,21 @@ nDCF at 1.2/1.8/3.0 m, leave-one-receiver-model-out (the situation of an unknown
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 
-from bench.accuracy.data import FloatArray, herald_logs
-from bench.accuracy.metrics import best_threshold, ndcf
+from bench.accuracy.data import FloatArray, HeraldLog, herald_logs
+from bench.accuracy.metrics import BoolArray, best_threshold, ndcf
 from bluezoned.const import FLEET_TX_REFERENCE_DB
 from bluezoned.exposure.contacts import PathLossModel, p_within
 
 THRESHOLDS_M: Final = (1.2, 1.8, 3.0)
 WINDOW_S: Final = 60
 MIN_SAMPLES: Final = 10
+NAIVE_GRID_DBM: Final = np.arange(-110.0, -30.0, 1.0)
 """A window needs this many reports to have a median at all (Herald logs several per second)."""
 
 
@@ -31,13 +33,19 @@ class Windows:
 
 
 def load_herald_windows() -> Windows:
-    """Cut every Herald log into 60-s windows of constant distance (parked distance 0 dropped)."""
+    """Every Herald log in ../shared cut into windows (:func:`windows_of_logs`)."""
+    return windows_of_logs(herald_logs())
+
+
+def windows_of_logs(logs: Iterable[HeraldLog]) -> Windows:
+    """Cut each log into 60-s windows of constant distance with at least :data:`MIN_SAMPLES`
+    reports (parked distance 0 dropped); a distance change starts a new window."""
     rx: list[str] = []
     tx: list[str] = []
     dist: list[float] = []
     med: list[float] = []
     mx: list[float] = []
-    for log in herald_logs():
+    for log in logs:
         if not log.t.size:
             continue
         t, r, d = log.t, log.rssi, log.distance
@@ -56,24 +64,33 @@ def load_herald_windows() -> Windows:
     return Windows(np.array(rx), np.array(tx), np.array(dist), np.array(med), np.array(mx))
 
 
+def static_decisions(w: Windows, d: float) -> tuple[BoolArray, BoolArray]:
+    """(engine, naive) "within ``d``" per window, leave-one-receiver-model-out: each model's
+    windows are decided by a 1-m attenuation and an RSSI threshold fitted on the windows in
+    which that model is neither receiver nor transmitter."""
+    level = FLEET_TX_REFERENCE_DB - w.max_rssi
+    truth = w.distance <= d
+    eng = np.zeros(truth.size, dtype=bool)
+    nai = np.zeros(truth.size, dtype=bool)
+    for m in np.unique(w.receiver):
+        test = w.receiver == m
+        train = (w.receiver != m) & (w.transmitter != m)
+        model = PathLossModel()
+        a1 = float(np.mean(level[train] - 10 * model.exponent * np.log10(w.distance[train])))
+        fitted = PathLossModel(att_at_1m=a1, exponent=model.exponent, sigma_db=model.sigma_db)
+        eng[test] = p_within(level[test], d, fitted) >= 0.5
+        th = best_threshold(w.median_rssi[train], truth[train], NAIVE_GRID_DBM)
+        nai[test] = w.median_rssi[test] >= th
+    return eng, nai
+
+
 def evaluate_static(w: Windows) -> dict[str, dict[str, float]]:
     """nDCF per threshold and in total for the engine's distance decision and the naive threshold."""
-    level = FLEET_TX_REFERENCE_DB - w.max_rssi
     out: dict[str, dict[str, float]] = {"engine": {}, "naive": {}}
     models = np.unique(w.receiver)
     for d in THRESHOLDS_M:
         truth = w.distance <= d
-        eng = np.zeros(truth.size, dtype=bool)
-        nai = np.zeros(truth.size, dtype=bool)
-        for m in models:
-            test = w.receiver == m
-            train = (w.receiver != m) & (w.transmitter != m)
-            model = PathLossModel()
-            a1 = float(np.mean(level[train] - 10 * model.exponent * np.log10(w.distance[train])))
-            fitted = PathLossModel(att_at_1m=a1, exponent=model.exponent, sigma_db=model.sigma_db)
-            eng[test] = p_within(level[test], d, fitted) >= 0.5
-            th = best_threshold(w.median_rssi[train], truth[train], np.arange(-110.0, -30.0, 1.0))
-            nai[test] = w.median_rssi[test] >= th
+        eng, nai = static_decisions(w, d)
         out["engine"][f"{d:g} m"] = ndcf(eng, truth)
         out["naive"][f"{d:g} m"] = ndcf(nai, truth)
     for k in out:
