@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.accuracy import learned
-from bench.accuracy.distance import evaluate_distance
+from bench.accuracy.distance import NAIVE_GRID, evaluate_distance
 from bench.accuracy.learned import (
     CANDIDATES,
     OFFSET_MODES,
@@ -28,6 +28,7 @@ from bench.accuracy.learned import (
     shifted,
     tracked_only,
 )
+from bench.accuracy.metrics import best_threshold, ndcf
 from bench.accuracy.tracks import (
     ENGINE_VARIANT,
     LOGISTIC_VARIANT,
@@ -385,3 +386,28 @@ def test_distance_per_segment_recovers_planted_distances() -> None:
     # the model's own estimate is a posterior under a wide prior: worse than tuned, far from
     # always-wrong (3)
     assert result["engine, tuned"]["total"] <= result["engine"]["total"] < 1.5
+
+
+def test_distance_thresholds_are_tuned_on_the_other_scenarios() -> None:
+    """Scenario s3's RSSI reads 15 dB high: held out, its threshold comes from s0-s2 only."""
+    rng = np.random.default_rng(6)
+    units, scen, median_rssi = [], [], []
+    for k in range(80):
+        d = float(rng.choice([0.6, 1.5, 2.4, 5.0]))
+        level = 50 + 20 * np.log10(d) + rng.normal(0, 1, 20)
+        f = np.zeros((20, len(UNIT_FEATURES)))
+        f[:, 0] = level
+        units.append(PairUnits(f, np.full(20, 60.0), np.full(20, d), "RX-A", "TX-A"))
+        scen.append(f"s{k % 4}")
+        median_rssi.append(-level + (15.0 if k % 4 == 3 else 0.0))
+    result = evaluate_distance(units, median_rssi, scen, EngineConfig())
+    scen_units = np.repeat(np.asarray(scen), 20)
+    rssi, truth = np.concatenate(median_rssi), np.concatenate([u.truth for u in units])
+    for d in (1.2, 1.8, 3.0):
+        close = truth <= d
+        pred = np.zeros(truth.size, dtype=bool)
+        for s in sorted(set(scen)):
+            train, test = scen_units != s, scen_units == s
+            pred[test] = rssi[test] >= best_threshold(rssi[train], close[train], NAIVE_GRID)
+        assert result["naive"][f"{d:g} m"] == pytest.approx(ndcf(pred, close))
+    assert result["naive"]["1.8 m"] > 0.1  # s3's shifted segments cost it what LOSO must
