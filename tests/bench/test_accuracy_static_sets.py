@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from bench.accuracy.metrics import best_threshold, ndcf
 from bench.accuracy.static_sets import (
+    FEET_TOL_M,
+    MIN_SAMPLES,
     MITLL_DISTANCE_M,
+    NAIVE_GRID,
+    THRESHOLDS_M,
     StaticWindows,
     concat,
     evaluate_loo,
@@ -28,6 +35,11 @@ def test_windows_of_run_cuts_60s_and_keeps_a_half_tail() -> None:
     assert windows_of_run(t, r) == [(-50.0, -50.0), (-70.0, -70.0)]
     assert windows_of_run(np.arange(0.0, 75.0), np.zeros(75)) == [(0.0, 0.0)]  # 15-s tail dropped
     assert windows_of_run(np.arange(5.0), np.zeros(5)) == []  # too few reports
+    # the edges: a tail spanning exactly half a window is kept; exactly MIN_SAMPLES reports do
+    assert len(windows_of_run(np.r_[np.arange(60.0), 60.0 + np.arange(31.0)], np.zeros(91))) == 2
+    assert len(windows_of_run(np.r_[np.arange(60.0), 60.0 + np.arange(30.0)], np.zeros(90))) == 1
+    assert len(windows_of_run(np.arange(float(MIN_SAMPLES)), np.zeros(MIN_SAMPLES))) == 1
+    assert windows_of_run(np.arange(MIN_SAMPLES - 1.0), np.zeros(MIN_SAMPLES - 1)) == []
 
 
 def test_parse_pcng_splits_devices_and_runs() -> None:
@@ -119,6 +131,23 @@ def test_leave_one_group_out_beats_chance_on_clean_data() -> None:
         assert res.ndcf[method]["total"] < 1.5, method
     assert res.ndcf["naive"]["1.8 m"] < 0.3
     assert res.distance_mae_m["engine-fit"] < 1.0
+
+
+def test_each_group_is_decided_by_the_other_groups_thresholds() -> None:
+    """Group d reads 15 dB high: held out, its windows meet thresholds tuned on a-c only."""
+    w = _synthetic(["a", "b", "c", "d"])
+    shift = np.where(w.group == "d", 15.0, 0.0)
+    w = replace(w, median_rssi=w.median_rssi + shift, max_rssi=w.max_rssi + shift)
+    res = evaluate_loo("shifted", w)
+    for d in THRESHOLDS_M:
+        truth = w.distance <= d + FEET_TOL_M
+        pred = np.zeros(w.size, dtype=bool)
+        for g in ("a", "b", "c", "d"):
+            train, test = w.group != g, w.group == g
+            th = best_threshold(w.median_rssi[train], truth[train], NAIVE_GRID)
+            pred[test] = w.median_rssi[test] >= th
+        assert res.ndcf["naive"][f"{d:g} m"] == pytest.approx(ndcf(pred, truth))
+    assert res.ndcf["naive"]["1.8 m"] > 0.2  # d's far windows read as close, as they must
 
 
 def test_strict_device_mask_drops_the_partner_phone() -> None:
