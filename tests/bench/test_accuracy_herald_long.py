@@ -14,6 +14,7 @@ from bench.accuracy import herald_long as hl
 from bench.accuracy import learned
 from bench.accuracy.herald_long import (
     SEGMENT_MIN_S,
+    LongContact,
     Segment,
     evaluate_long,
     load_segments,
@@ -89,6 +90,18 @@ def test_sequence_is_one_pair_with_exact_truth() -> None:
         assert np.isin(seq.rssi, np.concatenate([s.rssi for s in segs])).all()
 
 
+def test_truth_counts_dwells_at_the_distance_itself_and_one_second_stamps() -> None:
+    t = np.arange(3.0)
+    contact = LongContact(
+        "A", "B", t, np.zeros(3), np.ones(3), (1.0, 2.0, 2.5), (600.0, 300.0, 900.0)
+    )
+    assert contact.truth_minutes(2.0) == 15.0  # a dwell at exactly 2 m is within 2 m
+    assert contact.truth_minutes(1.5) == 10.0
+    assert contact.minutes == 30.0
+    # a dwell stamped at whole seconds 10..19 lasted 10 s
+    assert Segment("A", "B", 1.0, np.arange(10.0, 20.0), np.zeros(10)).duration_s == 10.0
+
+
 def test_sequence_refuses_mixed_pairs() -> None:
     rng = np.random.default_rng(0)
     mixed = _segments("A", "B", rng)[:3] + _segments("B", "A", rng)[:3]
@@ -146,6 +159,19 @@ def test_evaluation_never_trains_on_the_held_out_model(monkeypatch: pytest.Monke
         assert 0.0 <= m.decision.ndcf <= 2.0
         assert m.duration_mae >= 0.0
     assert set(res.per_model_ndcf["engine"]) <= {"A", "B", "C", "D"}
+
+
+def test_a_model_in_every_pair_has_no_fold_and_is_not_scored() -> None:
+    rng = np.random.default_rng(2)
+    segs = [seg for rx, tx in ("AD", "DA", "BD", "DB") for seg in _segments(rx, tx, rng)]
+    seqs = make_sequences(segs, seed=1)
+    (res,) = evaluate_long(seqs, [(2.0, 15.0)])
+    # D takes part in every pair: holding it out leaves nothing to train on
+    scored = sum(seq.receiver in ("A", "B") for seq in seqs)
+    assert 0 < scored < len(seqs)
+    for name in ("engine", "naive", "CWA v2"):
+        assert res.methods[name].decision.n == scored
+        assert set(res.per_model_ndcf[name]) == {"A", "B"}
 
 
 def test_engine_beats_chance_when_models_agree() -> None:
