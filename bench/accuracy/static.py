@@ -17,8 +17,9 @@ from bluezoned.exposure.contacts import PathLossModel, p_within
 THRESHOLDS_M: Final = (1.2, 1.8, 3.0)
 WINDOW_S: Final = 60
 MIN_SAMPLES: Final = 10
-NAIVE_GRID_DBM: Final = np.arange(-110.0, -30.0, 1.0)
 """A window needs this many reports to have a median at all (Herald logs several per second)."""
+NAIVE_GRID_DBM: Final = np.arange(-110.0, -30.0, 1.0)
+"""The naive rule's median-RSSI thresholds, tuned per fold."""
 
 
 @dataclass(frozen=True, slots=True)
