@@ -146,7 +146,9 @@ def simulate_episode(rng: np.random.Generator, kind: str, p: SimParams) -> Episo
     t, rssi = t[keep], rssi[keep]
     scan_seconds = None
     if p.profile == "gaen":
-        sid = np.searchsorted(np.asarray(starts), t, side="right") - 1
+        # a scan covers the whole seconds from int(start): its first packets may come before
+        # the fractional start itself, and must not take the previous scan's weight
+        sid = np.searchsorted(np.floor(starts), t, side="right") - 1
         gaps = np.r_[120.0, np.minimum(np.diff(np.asarray(starts)), 300.0)]
         scan_seconds = gaps[sid]
     return Episode(kind, t, rssi, d, scan_seconds, body, str(carriage), float(np.cos(angle)))
