@@ -67,6 +67,14 @@ def test_options_change_the_decision(tmp_path: Path) -> None:
     )
     records = {r["id"]: r for r in json.loads(result.output)}
     assert records["near"]["minutes_close"] < 30
+    # the defaults are the 2 m and 15 min
+    default = CliRunner().invoke(analyze, [str(path), "--json"])
+    explicit = CliRunner().invoke(
+        analyze, [str(path), "--json", "--distance", "2", "--minutes", "15"]
+    )
+    assert default.output == explicit.output
+    other = CliRunner().invoke(analyze, [str(path), "--json", "--distance", "2.5"])
+    assert other.output != default.output
 
 
 def test_default_tx_power_when_column_absent(tmp_path: Path) -> None:
