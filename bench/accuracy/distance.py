@@ -32,21 +32,15 @@ NAIVE_GRID: Final = np.arange(-110.0, -29.0, 1.0)
 LEVEL_GRID: Final = np.arange(0.0, 121.0, 1.0)
 
 
-def evaluate_distance(
-    units: Sequence[PairUnits],
-    median_rssi: Sequence[FloatArray],
-    scenarios: Sequence[str],
-    config: EngineConfig,
-) -> dict[str, dict[str, float]]:
-    """nDCF per threshold and in total, engine and naive, over every tracked unit of every pair."""
+def held_out_levels(
+    units: Sequence[PairUnits], scenarios: Sequence[str], config: EngineConfig
+) -> tuple[FloatArray, FloatArray]:
+    """Per unit (all pairs' units in order): the engine's level less its pair's model offsets, and
+    the path-loss model's 1-m attenuation, both fitted on the other scenarios only."""
     scen = np.asarray(scenarios)
     owner = np.concatenate([np.full(u.truth.size, i) for i, u in enumerate(units)])
-    truth = np.concatenate([u.truth for u in units])
-    tracked = np.isfinite(truth)
-    rssi = np.concatenate(median_rssi)
-    unit_scen = scen[owner]
-    level = np.full(truth.size, np.nan)
-    fitted = np.zeros(truth.size)  # the fold's 1-m attenuation, per unit
+    level = np.full(owner.size, np.nan)
+    fitted = np.zeros(owner.size)
     for s in np.unique(scen).tolist():
         train = [units[i] for i in np.flatnonzero(scen != s).tolist()]
         mode, _ = choose_offsets_by_residual(train, scen[scen != s].tolist())
@@ -65,6 +59,23 @@ def evaluate_distance(
             sel = owner == i
             level[sel] = shifted(units[i], offsets)[:, 0]
             fitted[sel] = a1
+    return level, fitted
+
+
+def evaluate_distance(
+    units: Sequence[PairUnits],
+    median_rssi: Sequence[FloatArray],
+    scenarios: Sequence[str],
+    config: EngineConfig,
+) -> dict[str, dict[str, float]]:
+    """nDCF per threshold and in total, engine and naive, over every tracked unit of every pair."""
+    scen = np.asarray(scenarios)
+    owner = np.concatenate([np.full(u.truth.size, i) for i, u in enumerate(units)])
+    truth = np.concatenate([u.truth for u in units])
+    tracked = np.isfinite(truth)
+    rssi = np.concatenate(median_rssi)
+    unit_scen = scen[owner]
+    level, fitted = held_out_levels(units, scenarios, config)
     out: dict[str, dict[str, float]] = {"engine": {}, "engine, tuned": {}, "naive": {}}
     for d in THRESHOLDS_M:
         close = truth <= d

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.accuracy import learned
-from bench.accuracy.distance import NAIVE_GRID, evaluate_distance
+from bench.accuracy.distance import NAIVE_GRID, evaluate_distance, held_out_levels
 from bench.accuracy.learned import (
     CANDIDATES,
     OFFSET_MODES,
@@ -386,6 +386,23 @@ def test_distance_per_segment_recovers_planted_distances() -> None:
     # the model's own estimate is a posterior under a wide prior: worse than tuned, far from
     # always-wrong (3)
     assert result["engine, tuned"]["total"] <= result["engine"]["total"] < 1.5
+
+
+def test_distance_levels_are_fitted_on_the_other_scenarios() -> None:
+    """Relabelling scenario s3 moves every other scenario's fit but none of s3's own."""
+    pairs, scen, _ = _pairs(n=48)
+    level, fitted = held_out_levels(pairs, scen, EngineConfig())
+    moved = [
+        replace(u, truth=u.truth * 3.0) if s == "s3" else u
+        for u, s in zip(pairs, scen, strict=True)
+    ]
+    level2, fitted2 = held_out_levels(moved, scen, EngineConfig())
+    unit_scen = np.concatenate([np.full(u.truth.size, s) for u, s in zip(pairs, scen, strict=True)])
+    own = unit_scen == "s3"
+    assert np.array_equal(level2[own], level[own])
+    assert np.array_equal(fitted2[own], fitted[own])
+    assert not np.allclose(fitted2[~own], fitted[~own])
+    assert np.isfinite(level).all()
 
 
 def test_distance_thresholds_are_tuned_on_the_other_scenarios() -> None:
