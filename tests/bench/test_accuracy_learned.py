@@ -28,21 +28,18 @@ from bench.accuracy.learned import (
     shifted,
     tracked_only,
 )
-from bench.accuracy.metrics import best_threshold, ndcf
+from bench.accuracy.metrics import ndcf
 from bench.accuracy.tracks import (
     ENGINE_VARIANT,
     LOGISTIC_VARIANT,
     NDCF_VARIANT,
     OFFSETS_VARIANT,
-    Pair,
     band_agreement,
     evaluate,
     interval_coverage,
 )
 from bluezoned.exposure.contacts import UNIT_FEATURES, EngineConfig, UnitClassifier
-
-RX_OFFSET = {"RX-A": 6.0, "RX-B": -6.0}
-TX_OFFSET = {"TX-A": 4.0, "TX-B": -4.0}
+from tests.bench.synthetic import RX_OFFSET, TX_OFFSET, held_out_decisions, track_pairs
 
 
 def _pairs(seed: int = 0, n: int = 80) -> tuple[list[PairUnits], list[str], np.ndarray]:
@@ -232,38 +229,8 @@ def test_bounds_and_tracking_oracle() -> None:
     assert b["in-sample/rx_tx_model"] <= 0.2
 
 
-def _track_pairs() -> list[Pair]:
-    rng = np.random.default_rng(7)
-    out: list[Pair] = []
-    for s in ("a", "b", "c"):
-        for k in range(12):
-            d = 0.8 if k % 2 else 3.5
-            rx, tx = ("RX-A", "TX-A") if k % 3 else ("RX-B", "TX-B")
-            minutes = int(rng.integers(8, 30))
-            t = 1_700_000_040.0 + np.arange(0.0, minutes * 60.0, 2.0)
-            p0 = -60.0 + (RX_OFFSET[rx] + TX_OFFSET[tx]) / 2
-            rssi = np.round(p0 - 20 * np.log10(d) + rng.normal(0, 3, t.size))
-            med = np.array([np.median(rssi[i * 30 : (i + 1) * 30]) for i in range(minutes)])
-            out.append(
-                Pair(
-                    s,
-                    t,
-                    rssi,
-                    np.full(t.size, -20.0),
-                    None,
-                    np.full(minutes, 60.0),
-                    med,
-                    {1.5: float(minutes) if d <= 1.5 else 0.0, 2.0: float(minutes) * (d <= 2.0)},
-                    (k, 100 + k),
-                    np.full(t.size, d),
-                    (rx, tx),
-                )
-            )
-    return out
-
-
 def test_evaluate_reports_engine_baselines_variants_and_bounds() -> None:
-    pairs = _track_pairs()
+    pairs = track_pairs()
     r = evaluate("exp05", pairs, 2.0, 15.0)
     assert r.variants[ENGINE_VARIANT] == r.engine
     assert set(r.variants) == {
@@ -422,9 +389,6 @@ def test_distance_thresholds_are_tuned_on_the_other_scenarios() -> None:
     rssi, truth = np.concatenate(median_rssi), np.concatenate([u.truth for u in units])
     for d in (1.2, 1.8, 3.0):
         close = truth <= d
-        pred = np.zeros(truth.size, dtype=bool)
-        for s in sorted(set(scen)):
-            train, test = scen_units != s, scen_units == s
-            pred[test] = rssi[test] >= best_threshold(rssi[train], close[train], NAIVE_GRID)
+        pred = held_out_decisions(rssi, close, scen_units, NAIVE_GRID)
         assert result["naive"][f"{d:g} m"] == pytest.approx(ndcf(pred, close))
     assert result["naive"]["1.8 m"] > 0.1  # s3's shifted segments cost it what LOSO must

@@ -25,7 +25,7 @@ from bench.accuracy.tracks import (
     gaen_pairs,
     naive_rule,
 )
-from tests.bench.test_accuracy_learned import _track_pairs
+from tests.bench.synthetic import track_pairs
 
 Row = tuple[int, str, int, float, float, float | None]
 """(receiver, receiver model, transmitter, timestamp, rssi, camera distance or None)."""
@@ -186,7 +186,7 @@ def test_naive_rule_tunes_each_scenario_on_the_others() -> None:
 def test_evaluate_fits_every_fold_on_the_other_scenarios_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pairs = _track_pairs()
+    pairs = track_pairs()
     units_of = tracks._prepared(
         "exp05", pairs, replace(tracks.engine_base_config("exp05"), distance_m=2.0, minutes=15.0)
     )
